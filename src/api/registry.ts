@@ -50,6 +50,8 @@ export interface ResourceType {
   table?: TableConvertor;
   /** Fill defaults in place, as upstream's SetDefaults_*; applied on create and update. */
   defaults?(obj: KObject): void;
+  /** Checks metadata.name (and generateName, with prefix=true); DNS-1123 subdomain when omitted. */
+  nameValidator?(name: string, prefix?: boolean): string[];
   /** Kind-specific validation on create (ObjectMeta is validated generically). */
   validateCreate?(obj: KObject): FieldError[];
   /** Kind-specific validation on update, including immutability rules. */

@@ -1,0 +1,47 @@
+// How objects are keyed and serialized in the store. The resourceVersion is never stored: it
+// is the key's mod revision, filled in on read (as kube-apiserver does over etcd).
+
+import type { KObject } from '../api/meta.js';
+import type { ResourceType } from '../api/registry.js';
+import type { KeyValue } from './storage/types.js';
+
+/** `/registry/pods/` for core, `/registry/apps/deployments/` for others. */
+export function resourcePrefix(rt: ResourceType): string {
+  return rt.group ? `/registry/${rt.group}/${rt.plural}/` : `/registry/${rt.plural}/`;
+}
+
+/** Prefix for one namespace's objects, or every object when `namespace` is empty. */
+export function listPrefix(rt: ResourceType, namespace?: string): string {
+  const base = resourcePrefix(rt);
+  return rt.namespaced && namespace ? `${base}${namespace}/` : base;
+}
+
+export function objectKey(rt: ResourceType, namespace: string | undefined, name: string): string {
+  return rt.namespaced ? `${resourcePrefix(rt)}${namespace}/${name}` : `${resourcePrefix(rt)}${name}`;
+}
+
+/** Serializes with apiVersion, kind and metadata first (kubectl and humans read them first). */
+export function encodeObject(obj: KObject): string {
+  const { apiVersion, kind, metadata, ...rest } = obj;
+  const { resourceVersion: _rv, ...meta } = metadata;
+  return JSON.stringify({ apiVersion, kind, metadata: meta, ...rest });
+}
+
+export function decodeObject(kv: KeyValue): KObject {
+  const obj = JSON.parse(kv.value) as KObject;
+  obj.metadata.resourceVersion = String(kv.modRevision);
+  return obj;
+}
+
+/**
+ * The stored JSON with resourceVersion spliced in, without parsing: used by list and watch,
+ * which pass most objects through untouched. Relies on encodeObject's layout.
+ */
+export function objectJsonWithRv(kv: KeyValue): string {
+  const v = kv.value;
+  const i = v.indexOf('"metadata":{');
+  if (i < 0) return JSON.stringify(decodeObject(kv));
+  const at = i + '"metadata":{'.length;
+  const sep = v[at] === '}' ? '' : ',';
+  return `${v.slice(0, at)}"resourceVersion":"${kv.modRevision}"${sep}${v.slice(at)}`;
+}

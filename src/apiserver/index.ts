@@ -1,0 +1,73 @@
+// Composition root of the API server: durable store, PKI, the HTTPS server, the kubeconfig,
+// and (unless disabled) the core controllers that make the API's semantics whole
+// (garbage collection, namespace lifecycle) — they talk to the server over the API only.
+
+import { mkdir, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { allKinds } from '../api/kinds/index.js';
+import type { ResourceType } from '../api/registry.js';
+import { ensurePki, kubeconfigYaml, writeKubeconfig } from './certs.js';
+import { ApiServer } from './server.js';
+import { EmbeddedStore } from './storage/embedded.js';
+import type { Store } from './storage/types.js';
+
+export interface StartOptions {
+  dataDir: string;
+  port?: number;
+  bind?: string;
+  /** Extra names/IPs for the serving certificate. */
+  hosts?: string[];
+  /** Run the garbage collector and namespace controller in this process. Default true. */
+  controllers?: boolean;
+  clusterName?: string;
+  bookmarkIntervalMs?: number;
+  resources?: ResourceType[];
+  /** Revisions of history the store keeps for watchers to resume from. */
+  retainRevisions?: number;
+}
+
+export interface RunningApiServer {
+  server: ApiServer;
+  store: Store;
+  url: string;
+  kubeconfigPath: string;
+  stop(): Promise<void>;
+}
+
+export async function startApiServer(o: StartOptions): Promise<RunningApiServer> {
+  await mkdir(o.dataDir, { recursive: true, mode: 0o700 });
+  await chmod(o.dataDir, 0o700);
+  const bind = o.bind ?? '127.0.0.1';
+  const store = await EmbeddedStore.open(o.dataDir, { retainRevisions: o.retainRevisions });
+  let server: ApiServer | undefined;
+  try {
+    const pki = await ensurePki(o.dataDir, [bind, ...(o.hosts ?? [])].filter((h) => h !== '0.0.0.0' && h !== '::'));
+    server = new ApiServer({
+      store, resources: o.resources ?? allKinds, tls: { cert: pki.serverCert, key: pki.serverKey }, tokens: pki.tokens,
+      host: bind, port: o.port ?? 6443, bookmarkIntervalMs: o.bookmarkIntervalMs,
+    });
+    const { url } = await server.start();
+    const kubeconfigPath = join(o.dataDir, 'kubeconfig');
+    await writeKubeconfig(kubeconfigPath, kubeconfigYaml({ name: o.clusterName ?? 'podnet', server: url, caCert: pki.caCert, token: pki.adminToken }));
+    let stopControllers: (() => Promise<void>) | undefined;
+    if (o.controllers !== false) {
+      const { startCoreControllers } = await import('../controllers/core.js');
+      stopControllers = await startCoreControllers(kubeconfigPath, allKindsOf(o));
+    }
+    const s = server;
+    return {
+      server: s, store, url, kubeconfigPath,
+      async stop() {
+        await stopControllers?.();
+        await s.stop();
+        await store.close();
+      },
+    };
+  } catch (e) {
+    await server?.stop().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+const allKindsOf = (o: StartOptions) => o.resources ?? allKinds;

@@ -1,0 +1,493 @@
+// The generic REST semantics every resource shares, over the etcd-shaped Store: create with
+// generateName, optimistic concurrency, the status subresource, generation, finalizers,
+// graceful deletion, propagation policies, and list with selectors and pagination. Kind-specific
+// behaviour comes from the ResourceType records (defaults, validation, strategies).
+
+import { randomUUID } from 'node:crypto';
+import {
+  errAlreadyExists, errBadRequest, errConflict, errForbidden, errGone, errInvalid, errNotFound,
+  errTimeout, StatusError, type FieldError,
+} from '../api/errors.js';
+import { deepClone, type KObject, apiVersionOf, isObject } from '../api/meta.js';
+import type { ResourceType } from '../api/registry.js';
+import { validateObjectMeta, validateObjectMetaUpdate } from '../api/validation/common.js';
+import { decodeObject, encodeObject, listPrefix, objectKey, objectJsonWithRv } from './codec.js';
+import { buildFilter, matchesFilter, type ObjectFilter } from './filter.js';
+import { CompactedError, FutureRevisionError, type KeyValue, type Store } from './storage/types.js';
+import { WatchCache } from './watchcache.js';
+
+export interface DeleteOptions {
+  gracePeriodSeconds?: number;
+  propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
+  orphanDependents?: boolean;
+  preconditions?: { uid?: string; resourceVersion?: string };
+  dryRun?: string[];
+}
+
+export interface WriteOptions { dryRun?: boolean }
+
+export interface ListOptions {
+  namespace?: string;
+  labelSelector?: string | null;
+  fieldSelector?: string | null;
+  limit?: number;
+  continue?: string | null;
+  resourceVersion?: string | null;
+  resourceVersionMatch?: string | null;
+}
+
+export interface ListResult {
+  /** Items as JSON text (resourceVersion spliced in) — lists pass objects through unparsed. */
+  items: string[];
+  /** Parsed items, when the caller asked for them. */
+  objects?: KObject[];
+  resourceVersion: string;
+  continue?: string;
+  remainingItemCount?: number;
+}
+
+const GENERATE_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
+const randomSuffix = (n = 5) => Array.from({ length: n }, () => GENERATE_CHARS[Math.floor(Math.random() * GENERATE_CHARS.length)]).join('');
+
+const qr = (rt: ResourceType) => ({ group: rt.group, resource: rt.plural });
+const nowIso = () => new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+
+/** Kinds whose metadata.generation tracks spec changes (as their upstream strategies do). */
+const TRACKS_GENERATION = new Set(['Deployment', 'ReplicaSet', 'NetworkPolicy', 'Ingress', 'IngressClass', 'EndpointSlice', 'Pod']);
+
+/** Kinds for which PUT of a missing object creates it (upstream's AllowCreateOnUpdate). */
+const CREATE_ON_UPDATE = new Set(['Endpoints', 'Event', 'Lease']);
+
+interface ContinueToken { v: string; rv: number; start: string }
+
+function encodeContinue(rv: number, lastKey: string, prefix: string): string {
+  const t: ContinueToken = { v: 'meta.k8s.io/v1', rv, start: lastKey.slice(prefix.length) + '\u0000' };
+  return Buffer.from(JSON.stringify(t)).toString('base64url');
+}
+
+function decodeContinue(token: string, prefix: string): { rv: number; after: string } {
+  try {
+    const t = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as ContinueToken;
+    if (t.v !== 'meta.k8s.io/v1' || typeof t.rv !== 'number' || typeof t.start !== 'string') throw new Error('bad');
+    if (t.start.includes('/..') || t.start.startsWith('..')) throw new Error('bad');
+    const start = t.start.endsWith('\u0000') ? t.start.slice(0, -1) : t.start;
+    return { rv: t.rv, after: prefix + start };
+  } catch {
+    throw errBadRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+  }
+}
+
+const expiredContinue = () => errGone(
+  'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.');
+
+/** Everything but metadata and status: what a generation bump looks at. */
+function specPart(o: KObject): string {
+  const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = o;
+  return JSON.stringify(rest);
+}
+
+/** Comparable form for no-op detection: the object without its resourceVersion. */
+const comparable = (o: KObject) => encodeObject(o);
+
+export class ResourceStorage {
+  readonly cache: WatchCache;
+  constructor(readonly rt: ResourceType, private readonly store: Store, private readonly server: StorageHost) {
+    this.cache = new WatchCache(store, rt);
+  }
+
+  private key(ns: string | undefined, name: string) { return objectKey(this.rt, ns, name); }
+
+  private async current(ns: string | undefined, name: string): Promise<{ kv: KeyValue; obj: KObject } | undefined> {
+    const kv = await this.store.get(this.key(ns, name));
+    return kv ? { kv, obj: decodeObject(kv) } : undefined;
+  }
+
+  async get(ns: string | undefined, name: string): Promise<KObject> {
+    const cur = await this.current(ns, name);
+    if (!cur) throw errNotFound(qr(this.rt), name);
+    return cur.obj;
+  }
+
+  async tryGet(ns: string | undefined, name: string): Promise<KObject | undefined> {
+    return (await this.current(ns, name))?.obj;
+  }
+
+  // ---- list ------------------------------------------------------------------------------
+
+  async list(opts: ListOptions, parse = false): Promise<ListResult> {
+    const filter = buildFilter(this.rt, opts.namespace, opts.labelSelector, opts.fieldSelector);
+    const prefix = listPrefix(this.rt, filter.namespace);
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
+    let revision = 0;
+    let after: string | undefined;
+    if (opts.continue) {
+      if (opts.resourceVersion && opts.resourceVersion !== '0' && opts.resourceVersion !== '') {
+        throw errBadRequest('specifying resource version is not allowed when using continue');
+      }
+      const c = decodeContinue(opts.continue, prefix);
+      revision = c.rv;
+      after = c.after;
+      if (revision < this.store.compactedRevision) throw expiredContinue();
+    } else if (opts.resourceVersion && opts.resourceVersion !== '0') {
+      const rv = Number(opts.resourceVersion);
+      if (!Number.isInteger(rv) || rv < 0) throw errBadRequest(`invalid resource version: ${opts.resourceVersion}`);
+      if (opts.resourceVersionMatch === 'Exact') {
+        revision = rv;
+      } else if (rv > this.store.revision) {
+        // NotOlderThan a revision we have not reached: wait briefly, as upstream does.
+        if (!(await this.cache.waitFor(rv))) throw errTimeout(`Too large resource version: ${rv}, current: ${this.store.revision}`);
+      }
+    } else if (opts.resourceVersionMatch) {
+      throw errBadRequest(`resourceVersionMatch is forbidden unless resourceVersion is provided`);
+    }
+
+    const items: string[] = [];
+    const objects: KObject[] = [];
+    const needParse = parse || !filter.everything;
+    let more = false;
+    let lastKey = '';
+    let atRevision = revision;
+    try {
+      if (filter.name !== undefined && !limit) {
+        // A field selector pinned to one name: read just that key.
+        const ns = filter.namespace;
+        if (this.rt.namespaced && !ns) {
+          // name across namespaces: fall through to a scan
+        } else {
+          const kv = await this.store.get(this.key(ns, filter.name), revision || undefined);
+          atRevision = revision || this.store.revision;
+          if (kv) {
+            const o = decodeObject(kv);
+            if (matchesFilter(this.rt, filter, o)) { items.push(JSON.stringify(o)); objects.push(o); }
+          }
+          return { items, objects: parse ? objects : undefined, resourceVersion: String(atRevision) };
+        }
+      }
+      let cursor = after;
+      let remaining = 0;
+      for (;;) {
+        const batch = limit ? Math.max(limit - items.length, 1) * (filter.everything ? 1 : 2) : 0;
+        const r = await this.store.range(prefix, { prefix: true, after: cursor, limit: batch, revision: atRevision || undefined });
+        atRevision = r.revision;
+        for (let i = 0; i < r.kvs.length; i++) {
+          const kv = r.kvs[i];
+          if (limit && items.length >= limit) { more = true; remaining = r.count - i; break; }
+          lastKey = kv.key;
+          if (needParse) {
+            const o = decodeObject(kv);
+            if (!matchesFilter(this.rt, filter, o)) continue;
+            items.push(JSON.stringify(o));
+            if (parse) objects.push(o);
+          } else {
+            items.push(objectJsonWithRv(kv));
+          }
+        }
+        if (more || !r.more || !limit) {
+          if (!more && r.more && limit) more = true;
+          if (more && !remaining) remaining = Math.max(r.count - r.kvs.length, 0);
+          break;
+        }
+        cursor = r.kvs[r.kvs.length - 1]?.key ?? cursor;
+        if (items.length >= limit) { more = true; break; }
+      }
+      const result: ListResult = { items, objects: parse ? objects : undefined, resourceVersion: String(atRevision) };
+      if (more && lastKey) {
+        result.continue = encodeContinue(atRevision, lastKey, prefix);
+        if (filter.everything) result.remainingItemCount = remaining;
+      }
+      return result;
+    } catch (e) {
+      if (e instanceof CompactedError) {
+        if (opts.continue) throw expiredContinue();
+        throw errGone(`The resourceVersion for the provided list is too old.`);
+      }
+      if (e instanceof FutureRevisionError) throw errTimeout(`Too large resource version: ${revision}, current: ${this.store.revision}`);
+      throw e;
+    }
+  }
+
+  // ---- create ----------------------------------------------------------------------------
+
+  async create(ns: string | undefined, obj: KObject, opts: WriteOptions = {}): Promise<KObject> {
+    const rt = this.rt;
+    if (!isObject(obj.metadata)) obj.metadata = {};
+    const meta = obj.metadata;
+    if (rt.namespaced) {
+      if (meta.namespace && ns && meta.namespace !== ns) {
+        throw errBadRequest('the namespace of the provided object does not match the namespace sent on the request');
+      }
+      meta.namespace = ns ?? meta.namespace;
+    } else {
+      delete meta.namespace;
+    }
+    obj.apiVersion = apiVersionOf(rt.group, rt.version);
+    obj.kind = rt.kind;
+    delete meta.resourceVersion;
+    delete meta.deletionTimestamp;
+    delete meta.deletionGracePeriodSeconds;
+    delete meta.selfLink;
+    delete meta.managedFields;
+    meta.uid = randomUUID();
+    meta.creationTimestamp = nowIso();
+    let generated = false;
+    if (!meta.name && meta.generateName) {
+      meta.name = meta.generateName + randomSuffix();
+      generated = true;
+    }
+    rt.prepareForCreate?.(obj);
+    rt.defaults?.(obj);
+    if (TRACKS_GENERATION.has(rt.kind)) meta.generation = 1;
+    else delete meta.generation;
+    const errs: FieldError[] = [
+      ...validateObjectMeta(meta, { namespaced: rt.namespaced, nameValidator: rt.nameValidator }),
+      ...(rt.validateCreate?.(obj) ?? []),
+    ];
+    if (errs.length) throw errInvalid(rt.kind, rt.group, meta.name ?? meta.generateName ?? '', errs);
+    if (rt.namespaced) await this.server.checkNamespaceWritable(meta.namespace!, rt, meta.name!);
+    await this.server.admit?.(rt, obj, undefined);
+    if (opts.dryRun) return obj;
+    const key = this.key(meta.namespace, meta.name!);
+    const r = await this.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: encodeObject(obj) }]);
+    if (!r.succeeded) {
+      const err = errAlreadyExists(qr(rt), meta.name!);
+      if (generated) err.status.message += ', the server was not able to generate a unique name for the object';
+      throw err;
+    }
+    meta.resourceVersion = String(r.revision);
+    return obj;
+  }
+
+  // ---- update ----------------------------------------------------------------------------
+
+  /**
+   * Replaces an object. `subresource` 'status' changes only status; 'main' keeps old status
+   * (for kinds with a status subresource). Conflicts when the body's resourceVersion is stale.
+   */
+  async update(ns: string | undefined, name: string, obj: KObject, opts: WriteOptions & { subresource?: string } = {}): Promise<KObject> {
+    const rt = this.rt;
+    if (!isObject(obj.metadata)) obj.metadata = {};
+    if (obj.metadata.name && obj.metadata.name !== name) {
+      throw errBadRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
+    }
+    obj.metadata.name = name;
+    if (rt.namespaced) {
+      if (obj.metadata.namespace && ns && obj.metadata.namespace !== ns) {
+        throw errBadRequest('the namespace of the provided object does not match the namespace sent on the request');
+      }
+      obj.metadata.namespace = ns;
+    } else delete obj.metadata.namespace;
+    const cur = await this.current(ns, name);
+    if (!cur) {
+      if (CREATE_ON_UPDATE.has(rt.kind) && !opts.subresource) return this.create(ns, obj, opts);
+      throw errNotFound(qr(rt), name);
+    }
+    const wantRv = obj.metadata.resourceVersion;
+    if (wantRv && wantRv !== String(cur.kv.modRevision)) {
+      throw errConflict(qr(rt), name, 'the object has been modified; please apply your changes to the latest version and try again');
+    }
+    return this.replace(cur.kv, cur.obj, obj, opts);
+  }
+
+  /** The shared tail of update and patch: strategy, defaults, validation, conditional write. */
+  private async replace(curKv: KeyValue, old: KObject, input: KObject, opts: WriteOptions & { subresource?: string }): Promise<KObject> {
+    const rt = this.rt;
+    let next: KObject;
+    if (opts.subresource === 'status') {
+      next = deepClone(old);
+      if (input.status !== undefined) next.status = input.status; else delete next.status;
+    } else {
+      next = input;
+      next.apiVersion = apiVersionOf(rt.group, rt.version);
+      next.kind = rt.kind;
+      const m = next.metadata;
+      m.uid = old.metadata.uid;
+      m.creationTimestamp = old.metadata.creationTimestamp;
+      m.namespace = old.metadata.namespace;
+      if (old.metadata.deletionTimestamp) m.deletionTimestamp = old.metadata.deletionTimestamp; else delete m.deletionTimestamp;
+      if (old.metadata.deletionGracePeriodSeconds !== undefined) m.deletionGracePeriodSeconds = old.metadata.deletionGracePeriodSeconds;
+      else delete m.deletionGracePeriodSeconds;
+      delete m.managedFields;
+      delete m.selfLink;
+      if (rt.subresources?.status) {
+        if (old.status !== undefined) next.status = deepClone(old.status); else delete next.status;
+      }
+      rt.prepareForUpdate?.(next, old);
+      rt.defaults?.(next);
+      if (TRACKS_GENERATION.has(rt.kind)) {
+        const g = old.metadata.generation ?? 1;
+        m.generation = specPart(next) !== specPart(old) ? g + 1 : g;
+      } else delete m.generation;
+    }
+    // An object being deleted whose last finalizer was just removed is deleted now
+    // (upstream's shouldDeleteDuringUpdate); graceful deletions wait for their DELETE.
+    if (old.metadata.deletionTimestamp && old.metadata.finalizers?.length && !next.metadata.finalizers?.length
+        && !((old.metadata.deletionGracePeriodSeconds ?? 0) > 0)) {
+      if (opts.dryRun) return next;
+      const r = await this.store.txn([{ key: curKv.key, modRevision: curKv.modRevision }], [{ type: 'delete', key: curKv.key }]);
+      if (!r.succeeded) throw errConflict(qr(rt), old.metadata.name!, 'the object has been modified; please apply your changes to the latest version and try again');
+      next.metadata.resourceVersion = String(r.revision);
+      return next;
+    }
+    const errs: FieldError[] = opts.subresource === 'status'
+      ? (rt.validateStatusUpdate?.(next, old) ?? [])
+      : [
+        ...validateObjectMetaUpdate(next.metadata, old.metadata, 'metadata'),
+        ...validateObjectMeta(next.metadata, { namespaced: rt.namespaced, nameValidator: rt.nameValidator }),
+        ...(rt.validateUpdate?.(next, old) ?? []),
+      ];
+    if (errs.length) throw errInvalid(rt.kind, rt.group, old.metadata.name!, errs);
+    await this.server.admit?.(rt, next, old);
+    next.metadata.resourceVersion = String(curKv.modRevision);
+    if (comparable(next) === comparable(old)) return old; // no-op: no write, same resourceVersion
+    if (opts.dryRun) return next;
+    const r = await this.store.txn([{ key: curKv.key, modRevision: curKv.modRevision }],
+      [{ type: 'put', key: curKv.key, value: encodeObject(next) }]);
+    if (!r.succeeded) {
+      if (!r.current[0]) throw errNotFound(qr(rt), old.metadata.name!);
+      throw errConflict(qr(rt), old.metadata.name!, 'the object has been modified; please apply your changes to the latest version and try again');
+    }
+    next.metadata.resourceVersion = String(r.revision);
+    return next;
+  }
+
+  /**
+   * Read-modify-write with retries on conflict: `mutate` gets a fresh copy each attempt.
+   * Used by patch, scale and finalize. `mutate` may throw StatusErrors.
+   */
+  async guaranteedUpdate(ns: string | undefined, name: string, mutate: (cur: KObject) => KObject | Promise<KObject>,
+                         opts: WriteOptions & { subresource?: string; precondition?: string } = {}): Promise<KObject> {
+    for (let attempt = 0; ; attempt++) {
+      const cur = await this.current(ns, name);
+      if (!cur) throw errNotFound(qr(this.rt), name);
+      if (opts.precondition && opts.precondition !== String(cur.kv.modRevision)) {
+        throw errConflict(qr(this.rt), name, 'the object has been modified; please apply your changes to the latest version and try again');
+      }
+      const next = await mutate(deepClone(cur.obj));
+      const explicitRv = next.metadata?.resourceVersion;
+      if (explicitRv && explicitRv !== String(cur.kv.modRevision)) {
+        throw errConflict(qr(this.rt), name, 'the object has been modified; please apply your changes to the latest version and try again');
+      }
+      if (!isObject(next.metadata)) next.metadata = {};
+      if (next.metadata.name !== undefined && next.metadata.name !== name) {
+        throw errBadRequest(`the name of the object (${next.metadata.name}) does not match the name on the URL (${name})`);
+      }
+      next.metadata.name = name;
+      try {
+        return await this.replace(cur.kv, cur.obj, next, opts);
+      } catch (e) {
+        if (e instanceof StatusError && e.reason === 'Conflict' && !explicitRv && !opts.precondition && attempt < 8) continue;
+        throw e;
+      }
+    }
+  }
+
+  // ---- delete ----------------------------------------------------------------------------
+
+  async delete(ns: string | undefined, name: string, o: DeleteOptions = {}, opts: WriteOptions = {}): Promise<{ obj: KObject; deleted: boolean }> {
+    const rt = this.rt;
+    for (let attempt = 0; ; attempt++) {
+      const cur = await this.current(ns, name);
+      if (!cur) throw errNotFound(qr(rt), name);
+      const obj = cur.obj;
+      const pre = o.preconditions;
+      if (pre?.uid && pre.uid !== obj.metadata.uid) {
+        throw errConflict(qr(rt), name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${obj.metadata.uid}`);
+      }
+      if (pre?.resourceVersion && pre.resourceVersion !== obj.metadata.resourceVersion) {
+        throw errConflict(qr(rt), name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${obj.metadata.resourceVersion}`);
+      }
+      const next = deepClone(obj);
+      const m = next.metadata;
+      let finalizers = [...(m.finalizers ?? [])];
+      const policy = o.propagationPolicy ?? (o.orphanDependents === true ? 'Orphan' : o.orphanDependents === false ? 'Background' : undefined);
+      const mutable = !m.deletionTimestamp || finalizers.length > 0;
+      if (policy === 'Foreground' && mutable) {
+        finalizers = finalizers.filter((f) => f !== 'orphan');
+        if (!finalizers.includes('foregroundDeletion')) finalizers.push('foregroundDeletion');
+      } else if (policy === 'Orphan' && mutable) {
+        finalizers = finalizers.filter((f) => f !== 'foregroundDeletion');
+        if (!finalizers.includes('orphan')) finalizers.push('orphan');
+      } else if (policy === 'Background' && mutable) {
+        finalizers = finalizers.filter((f) => f !== 'orphan' && f !== 'foregroundDeletion');
+      }
+      if (finalizers.length) m.finalizers = finalizers; else delete m.finalizers;
+
+      // Namespaces go through Terminating: the namespace controller empties them first.
+      let hold = false;
+      if (rt.kind === 'Namespace') {
+        const specFinalizers = ((next.spec as { finalizers?: string[] } | undefined)?.finalizers) ?? [];
+        if (!m.deletionTimestamp || specFinalizers.length) {
+          hold = true;
+          next.status = { ...(isObject(next.status) ? next.status : {}), phase: 'Terminating' };
+        }
+      }
+      // Graceful deletion (pods): the object stays until its node finishes it.
+      let grace = 0;
+      if (rt.gracePeriodSeconds) {
+        const dflt = rt.gracePeriodSeconds(obj);
+        grace = o.gracePeriodSeconds ?? dflt ?? 0;
+        if (dflt === undefined) grace = 0; // unscheduled or finished: nothing to wait for
+        if (grace < 0) grace = 0;
+        const existing = m.deletionGracePeriodSeconds;
+        if (m.deletionTimestamp && existing !== undefined && grace >= existing) grace = existing;
+        if (grace > 0) hold = true;
+      }
+      if (finalizers.length) hold = true;
+      if (hold) {
+        if (!m.deletionTimestamp || (rt.gracePeriodSeconds && grace !== m.deletionGracePeriodSeconds)) {
+          m.deletionTimestamp = new Date(Math.floor(Date.now() / 1000) * 1000 + grace * 1000).toISOString().replace('.000Z', 'Z');
+          m.deletionGracePeriodSeconds = grace;
+        }
+        if (comparable(next) === comparable(obj)) return { obj, deleted: false };
+        if (opts.dryRun) return { obj: next, deleted: false };
+        const r = await this.store.txn([{ key: cur.kv.key, modRevision: cur.kv.modRevision }],
+          [{ type: 'put', key: cur.kv.key, value: encodeObject(next) }]);
+        if (!r.succeeded) { if (attempt < 8) continue; throw errConflict(qr(rt), name, 'the object has been modified; please apply your changes to the latest version and try again'); }
+        m.resourceVersion = String(r.revision);
+        return { obj: next, deleted: false };
+      }
+      if (opts.dryRun) return { obj, deleted: true };
+      const r = await this.store.txn([{ key: cur.kv.key, modRevision: cur.kv.modRevision }], [{ type: 'delete', key: cur.kv.key }]);
+      if (!r.succeeded) { if (attempt < 8) continue; throw errConflict(qr(rt), name, 'the object has been modified; please apply your changes to the latest version and try again'); }
+      return { obj, deleted: true };
+    }
+  }
+
+  async deleteCollection(opts: ListOptions, del: DeleteOptions, w: WriteOptions = {}): Promise<KObject[]> {
+    const { objects = [] } = await this.list({ ...opts, limit: 0, continue: null }, true);
+    const out: KObject[] = [];
+    for (const o of objects) {
+      try {
+        out.push((await this.delete(o.metadata.namespace, o.metadata.name!, del, w)).obj);
+      } catch (e) {
+        if (!(e instanceof StatusError && e.code === 404)) throw e;
+      }
+    }
+    return out;
+  }
+
+  /** Initial state for a watch without a resourceVersion: every matching object, as ADDED. */
+  async snapshot(filter: ObjectFilter, revision: number): Promise<KObject[]> {
+    const r = await this.store.range(listPrefix(this.rt, filter.namespace), { prefix: true, revision });
+    const out: KObject[] = [];
+    for (const kv of r.kvs) {
+      const o = decodeObject(kv);
+      if (matchesFilter(this.rt, filter, o)) out.push(o);
+    }
+    return out;
+  }
+}
+
+/** What ResourceStorage needs from the server around it. */
+export interface StorageHost {
+  /** Throws NotFound for a missing namespace and Forbidden for a terminating one. */
+  checkNamespaceWritable(ns: string, rt: ResourceType, name: string): Promise<void>;
+  /** Cross-object admission (e.g. ClusterIP allocation in a later issue). */
+  admit?(rt: ResourceType, obj: KObject, old: KObject | undefined): Promise<void>;
+}
+
+export function namespaceTerminatingError(rt: ResourceType, name: string, ns: string): StatusError {
+  const e = errForbidden(`${rt.plural}${rt.group ? '.' + rt.group : ''} "${name}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`);
+  e.status.details = { name, group: rt.group || undefined, kind: rt.plural, causes: [{ reason: 'NamespaceTerminating', message: `namespace ${ns} is being terminated`, field: 'metadata.namespace' }] };
+  return e;
+}

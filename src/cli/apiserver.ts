@@ -1,0 +1,43 @@
+// `podnet apiserver`: runs the API server in the foreground until SIGINT/SIGTERM.
+
+import { resolve } from 'node:path';
+import { CliError, parseFlags, parsePort } from './args.js';
+
+export async function runApiServer(argv: string[]): Promise<number> {
+  const f = parseFlags('apiserver', argv, {
+    'data-dir': { type: 'string', help: 'directory for the store, PKI and kubeconfig (required)' },
+    port: { type: 'string', default: '6443', help: 'HTTPS port (0 picks a free one)' },
+    bind: { type: 'string', default: '127.0.0.1', help: 'address to listen on' },
+    'no-controllers': { type: 'boolean', default: false, help: 'do not run the core controllers' },
+    name: { type: 'string', default: 'podnet', help: 'cluster name written into the kubeconfig' },
+  });
+  if (!f) return 0;
+  const v = f.values;
+  if (!v['data-dir']) throw new CliError('apiserver: --data-dir is required: give a directory for the store, e.g. --data-dir ./podnet-data');
+  const port = parsePort('apiserver', 'port', v.port, 6443);
+  const dataDir = resolve(v['data-dir']);
+  const { startApiServer } = await import('../apiserver/index.js');
+  let running;
+  try {
+    running = await startApiServer({ dataDir, port, bind: v.bind, controllers: !v['no-controllers'], clusterName: v.name });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EADDRINUSE') throw new CliError(`apiserver: cannot listen on ${v.bind}:${port}: the address is in use; pick another with --port`, 1);
+    if (err.code === 'EADDRNOTAVAIL') throw new CliError(`apiserver: cannot listen on ${v.bind}: no such address on this host; pick one with --bind`, 1);
+    if (err.code === 'EACCES') throw new CliError(`apiserver: cannot listen on ${v.bind}:${port}: permission denied; use a port above 1023 or run as root`, 1);
+    if (/lock/i.test(err.message)) throw new CliError(`apiserver: ${err.message}`, 1);
+    throw e;
+  }
+  process.stdout.write(`podnet apiserver serving on ${running.url}\nkubeconfig: ${running.kubeconfigPath}\n`);
+  await new Promise<void>((done) => {
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      running.stop().then(done, (e) => { process.stderr.write(`podnet: stopping: ${(e as Error).message}\n`); done(); });
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  return 0;
+}

@@ -1,0 +1,38 @@
+// podnet's command line. Each command is a small module; this file only dispatches and turns
+// any failure into the one-line message users see.
+
+import { CliError } from './args.js';
+
+const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
+  apiserver: {
+    summary: 'run the API server (HTTPS, durable store, kubeconfig in the data dir)',
+    run: async (argv) => (await import('./apiserver.js')).runApiServer(argv),
+  },
+};
+
+function usage(): string {
+  const lines = ['Usage: podnet COMMAND [flags]', '', 'Commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(12)} ${c.summary}`);
+  lines.push('', 'Run "podnet COMMAND --help" for the flags of a command.');
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(usage() + '\n');
+    return cmd ? 0 : 2;
+  }
+  const c = COMMANDS[cmd];
+  if (!c) throw new CliError(`unknown command "${cmd}": run "podnet --help" for the list of commands`);
+  return c.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { if (code !== undefined && code !== -1) process.exitCode = code; },
+  (err: unknown) => {
+    if (err instanceof CliError) process.stderr.write(`podnet: ${err.message}\n`);
+    else process.stderr.write(`podnet: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = err instanceof CliError ? err.exitCode : 1;
+  },
+);

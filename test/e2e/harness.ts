@@ -1,0 +1,140 @@
+// End-to-end harness: runs `bin/podnet apiserver` as a real child process on a free loopback
+// port with a temporary data dir, and drives it with the real kubectl. Everything it starts
+// is stopped and removed in `stop()`, which tests call from `after` (also on failure).
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const podnetBin = join(repoRoot, 'bin', 'podnet');
+
+export function haveKubectl(): boolean {
+  return spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;
+}
+
+export interface RunResult { code: number; stdout: string; stderr: string }
+
+export class TestApiServer {
+  proc?: ChildProcess;
+  url = '';
+  readonly dataDir: string;
+  get kubeconfig() { return join(this.dataDir, 'kubeconfig'); }
+  private output = '';
+
+  constructor(dataDir?: string) {
+    this.dataDir = dataDir ?? mkdtempSync(join(tmpdir(), 'podnet-e2e-'));
+  }
+
+  /** Starts the server (or restarts it on the same data dir and port). */
+  async start(port = 0, extraArgs: string[] = []): Promise<void> {
+    const p = port || (this.url ? Number(new URL(this.url).port) : 0);
+    this.output = '';
+    const proc = spawn(process.execPath, [podnetBin, 'apiserver', '--data-dir', this.dataDir, '--port', String(p), ...extraArgs],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    await new Promise<void>((ok, fail) => {
+      const timer = setTimeout(() => fail(new Error(`apiserver did not start in 20s:\n${this.output}`)), 20_000);
+      const onData = (d: Buffer) => {
+        this.output += d.toString();
+        const m = /serving on (https:\/\/\S+)/.exec(this.output);
+        if (m) { clearTimeout(timer); this.url = m[1]; ok(); }
+      };
+      proc.stdout!.on('data', onData);
+      proc.stderr!.on('data', (d: Buffer) => { this.output += d.toString(); });
+      proc.once('exit', (code) => { clearTimeout(timer); fail(new Error(`apiserver exited with ${code}:\n${this.output}`)); });
+    });
+  }
+
+  get logs(): string { return this.output; }
+
+  /** SIGKILL, as a crash. */
+  async kill9(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (p && p.exitCode === null && p.signalCode === null) {
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      const t = setTimeout(() => p.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    }
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop();
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /** Runs kubectl against this server. */
+  kubectl(args: string[], input?: string, env: Record<string, string> = {}): RunResult {
+    const r = spawnSync('kubectl', ['--kubeconfig', this.kubeconfig, ...args], {
+      encoding: 'utf8', input, timeout: 60_000, env: { ...process.env, KUBECONFIG: '', HOME: this.dataDir, ...env },
+    });
+    return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  }
+
+  /** kubectl that must succeed; returns stdout. */
+  k(args: string[], input?: string): string {
+    const r = this.kubectl(args, input);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}${r.stdout}`);
+    return r.stdout;
+  }
+
+  /** A raw HTTPS request with the admin token (or none). */
+  async request(method: string, path: string, body?: unknown, opts: { token?: string | null; contentType?: string; accept?: string } = {}): Promise<{ status: number; body: string; headers: Headers }> {
+    const { readFileSync } = await import('node:fs');
+    const yaml = readFileSync(this.kubeconfig, 'utf8');
+    const token = opts.token === null ? undefined : opts.token ?? /token: (\S+)/.exec(yaml)![1];
+    const ca = Buffer.from(/certificate-authority-data: (\S+)/.exec(yaml)![1], 'base64').toString();
+    const https = await import('node:https');
+    return new Promise((ok, fail) => {
+      const u = new URL(path, this.url);
+      const req = https.request(u, {
+        method, ca, headers: {
+          ...(token ? { Authorization: `Bearer ${token}` } : {}),
+          ...(body !== undefined ? { 'Content-Type': opts.contentType ?? 'application/json' } : {}),
+          ...(opts.accept ? { Accept: opts.accept } : {}),
+        },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => ok({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: new Headers(res.headers as Record<string, string>) }));
+      });
+      req.on('error', fail);
+      if (body !== undefined) req.end(typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
+      else req.end();
+    });
+  }
+
+  writeFile(name: string, text: string): string {
+    const p = join(this.dataDir, name);
+    writeFileSync(p, text);
+    return p;
+  }
+}
+
+export const isRoot = () => process.getuid?.() === 0;
+
+/** Polls `fn` until it returns truthy or `ms` pass. */
+export async function eventually<T>(fn: () => T | Promise<T>, ms = 10_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) { last = e; }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
