@@ -33,7 +33,7 @@ function podJson(ns: string, name: string, size: number): string {
   return JSON.stringify(pod);
 }
 
-async function benchCreates(seconds: number, clients: number, valueBytes: number): Promise<void> {
+export async function benchCreates(seconds: number, clients: number, valueBytes: number): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'podnet-bench-store-'));
   try {
     const s = await EmbeddedStore.open(dir);
@@ -83,7 +83,7 @@ console.log(JSON.stringify({ openMs, listMs, pageMs, count: all.count, page: pag
 await s.close();
 `;
 
-async function benchReopen(keys: number, valueBytes: number): Promise<void> {
+export async function benchReopen(keys: number, valueBytes: number): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'podnet-bench-store-'));
   try {
     const s = await EmbeddedStore.open(dir);

@@ -126,18 +126,41 @@ function listSchema(r: ResourceType, itemName: string): Schema {
   };
 }
 
-function patchBody() {
+/** PATCH body types; strategic merge patch only for kinds with a typed schema (as upstream for CRDs). */
+function patchBody(strategic: boolean) {
   const body: Record<string, { schema: Schema }> = {};
-  for (const m of ['application/apply-patch+yaml', 'application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json']) {
+  const types = ['application/apply-patch+yaml', 'application/json-patch+json', 'application/merge-patch+json'];
+  if (strategic) types.push('application/strategic-merge-patch+json');
+  for (const m of types) {
     body[m] = { schema: $ref(NAME_PATCH) };
   }
   return { content: body, required: true };
 }
 
-function addPaths(doc: OpenAPIV3Document, r: ResourceType, listName: string): void {
+/**
+ * Definition name of a kind: upstream's for client-node models; for kinds client-node lacks
+ * (Gateway API), the reversed-group name upstream gives CRDs (io.k8s.networking.gateway.v1.Gateway).
+ */
+export function kindSchemaName(r: ResourceType): string {
+  if (loadAttrs(r.model)) return schemaName(r.model);
+  const rev = (r.group || 'core').split('.').reverse().join('.');
+  return `${rev}.${r.version}.${r.kind}`;
+}
+
+/** Schema for a kind without a client-node model: any object, as a CRD without a schema. */
+function untypedKind(r: ResourceType): Schema {
+  return {
+    description: `${r.kind} (${r.group || 'core'}/${r.version}); no typed schema is published for this kind.`,
+    type: 'object',
+    'x-kubernetes-preserve-unknown-fields': true,
+    'x-kubernetes-group-version-kind': [{ group: r.group, kind: r.kind, version: r.version }],
+  };
+}
+
+function addPaths(doc: OpenAPIV3Document, r: ResourceType, listName: string, typed: boolean): void {
   const base = `/${pathOf(r)}`;
   const gvkObj = { group: r.group, kind: r.kind, version: r.version };
-  const objName = schemaName(r.model);
+  const objName = kindSchemaName(r);
   const id = `${groupId(r.group)}${cap(r.version)}`;
   const ns = r.namespaced ? 'Namespaced' : '';
   const tags = [tagOf(r)];
@@ -189,7 +212,7 @@ function addPaths(doc: OpenAPIV3Document, r: ResourceType, listName: string): vo
   }
   if (hasVerb(r, 'patch')) {
     itemOps.patch = op('patch', `patch${id}${ns}${r.kind}`, `partially update the specified ${r.kind}`, {
-      parameters: PATCH_PARAMS, requestBody: patchBody(),
+      parameters: PATCH_PARAMS, requestBody: patchBody(typed),
       responses: { 200: ok(objName), 201: created(objName), 401: unauthorized },
     });
   }
@@ -217,7 +240,7 @@ function addPaths(doc: OpenAPIV3Document, r: ResourceType, listName: string): vo
         responses: { 200: ok(subName), 201: created(subName), 401: unauthorized },
       }, g),
       patch: op('patch', `patch${id}${ns}${r.kind}${S}`, `partially update ${name} of the specified ${r.kind}`, {
-        parameters: PATCH_PARAMS, requestBody: patchBody(),
+        parameters: PATCH_PARAMS, requestBody: patchBody(typed),
         responses: { 200: ok(subName), 201: created(subName), 401: unauthorized },
       }, g),
       parameters: itemParams,
@@ -252,17 +275,20 @@ function build(gvPath: string, resources: ResourceType[]): Built {
   const schemas = doc.components.schemas;
   const addAll = (defs: Record<string, Schema>) => { for (const [n, s] of Object.entries(defs)) if (!schemas[n]) schemas[n] = s; };
   for (const r of rs) {
-    addAll(schemaFor(r.model));
-    const lm = listModelOf(r);
+    const typed = loadAttrs(r.model) !== undefined;
+    const objName = kindSchemaName(r);
+    if (typed) addAll(schemaFor(r.model));
+    else schemas[objName] = untypedKind(r);
+    const lm = typed ? listModelOf(r) : undefined;
     let listName: string;
     if (lm) { addAll(schemaFor(lm)); listName = schemaName(lm); }
     else {
-      listName = `${schemaName(r.model)}List`;
-      schemas[listName] = listSchema(r, schemaName(r.model));
+      listName = `${objName}List`;
+      schemas[listName] = listSchema(r, objName);
       addAll(schemaFor('V1ListMeta'));
     }
     if (r.subresources?.scale) addAll(schemaFor('V1Scale'));
-    addPaths(doc, r, listName);
+    addPaths(doc, r, listName, typed);
   }
   addAll(schemaFor('V1Status'));
   // DeleteOptions is accepted by every group version; upstream lists them all in its GVK.

@@ -370,7 +370,7 @@ function mergeSetElementOrder(original: JsonMap, patch: JsonMap, meta: PatchMeta
     let merged: unknown[];
     if (foundOriginal && !foundPatch) merged = originalList;
     else if (!foundOriginal && foundPatch) merged = fromEmpty(patchList, fm) as unknown[];
-    else if (foundOriginal && foundPatch) merged = mergeSliceHandler([...originalList], patchList, fm, originalKey, false);
+    else if (foundOriginal && foundPatch) merged = mergeSliceHandler(originalList, patchList, fm, originalKey, false);
     else continue;
 
     const [patchItems, serverOnly] = partitionByPresence(merged, order, mergeKey);
@@ -411,7 +411,8 @@ function mergeKeyValueEqual(left: unknown, right: unknown, mergeKey: string): bo
 function mergeSliceHandler(
   original: unknown[], patch: unknown[], fm: FieldPatchMeta | undefined, field: string, isDeleteList: boolean,
 ): unknown[] {
-  if (patchStrategy(fm) !== mergeDirective) return patch;
+  // Deletion lists apply whatever the field's strategy is.
+  if (patchStrategy(fm) !== mergeDirective && !isDeleteList) return patch;
   return mergeSlice(original, patch, fm, field, isDeleteList);
 }
 
@@ -439,26 +440,55 @@ function mergeSlice(
   if (original.length === 0 && patch.length === 0) return original;
   const kind = sliceElementKind(original, patch);
   const mergeKey = fm?.mergeKey ?? '';
-  let merged: unknown[];
-  let serverOrder = original;
-  let patchOrder = patch;
   if (kind !== 'map') {
     if (isDeleteList) return deleteFromSlice(original, patch);
-    merged = dedupeScalars([...original, ...patch]);
-  } else {
-    if (!mergeKey) throw new PatchError(`cannot merge lists without merge key for ${field}`, 500);
-    [serverOrder, patchOrder] = mergeSliceWithSpecialElements(original, patch, mergeKey);
-    merged = mergeSliceWithoutSpecialElements([...serverOrder], patchOrder, mergeKey, fm?.elem);
+    const merged = dedupeScalars([...original, ...patch]);
+    const [patchItems, serverOnly] = partitionByPresence(merged, patch, '');
+    return normalizeElementOrder(patchItems, serverOnly, patch, original, '', kind);
   }
-  const [patchItems, serverOnly] = partitionByPresence(merged, patchOrder, kind === 'map' ? mergeKey : '');
-  return normalizeElementOrder(patchItems, serverOnly, patchOrder, serverOrder, kind === 'map' ? mergeKey : '', kind);
+  if (!mergeKey) throw new PatchError(`cannot merge lists without merge key for ${field}`, 500);
+  const view = new SliceView(original);
+  const [serverOrder, plain] = mergeSliceWithSpecialElements(view, patch, mergeKey);
+  const merged = mergeSliceWithoutSpecialElements(view, plain, mergeKey, fm?.elem);
+  const [patchItems, serverOnly] = partitionByPresence(merged, plain, mergeKey);
+  return normalizeElementOrder(patchItems, serverOnly, plain, serverOrder, mergeKey, kind);
 }
 
-/** Handles `$patch: delete` / `replace` items; returns the new original and the plain patch items. */
-function mergeSliceWithSpecialElements(original: unknown[], patch: unknown[], mergeKey: string): [unknown[], unknown[]] {
+/**
+ * A Go slice over a caller's array. Upstream deletes list items with
+ * `append(s[:i], s[i+1:]...)` and adds them with `append(s, v)`, both of which write into
+ * the array the caller's own slice of the live list still shows; $setElementOrder then orders
+ * server-only items by that (changed) view. Writing through to the caller's array reproduces
+ * the orders upstream produces.
+ */
+class SliceView {
+  len: number;
+  constructor(public arr: unknown[]) {
+    this.len = arr.length;
+  }
+  items(): unknown[] {
+    return this.arr.slice(0, this.len);
+  }
+  find(mergeKey: string, value: unknown): number {
+    return findByMergeKey(this.items(), mergeKey, value);
+  }
+  remove(i: number): void {
+    for (let k = i; k < this.len - 1; k++) this.arr[k] = this.arr[k + 1];
+    this.len--;
+  }
+  append(v: unknown): void {
+    if (this.len >= this.arr.length) this.arr = this.items(); // grows into a new array
+    this.arr[this.len++] = v;
+  }
+}
+
+/**
+ * Handles `$patch: delete` / `replace` items; returns the list order the server-only items
+ * keep (the live list after deletions, or the replacement list) and the plain patch items.
+ */
+function mergeSliceWithSpecialElements(view: SliceView, patch: unknown[], mergeKey: string): [unknown[], unknown[]] {
   const plain: unknown[] = [];
   let replace = false;
-  let orig = original;
   for (const v of patch) {
     const m = v as JsonMap;
     if (!Object.hasOwn(m, directiveMarker)) {
@@ -469,7 +499,7 @@ function mergeSliceWithSpecialElements(original: unknown[], patch: unknown[], me
     switch (d) {
       case deleteDirective:
         if (!Object.hasOwn(m, mergeKey)) throw errNoMergeKey(m, mergeKey);
-        orig = deleteMatchingEntries(orig, mergeKey, m[mergeKey]);
+        for (let i = view.find(mergeKey, m[mergeKey]); i >= 0; i = view.find(mergeKey, m[mergeKey])) view.remove(i);
         break;
       case replaceDirective:
         replace = true;
@@ -480,7 +510,12 @@ function mergeSliceWithSpecialElements(original: unknown[], patch: unknown[], me
         throw errBadPatchType(d, m);
     }
   }
-  return replace ? [plain, []] : [orig, plain];
+  if (replace) {
+    view.arr = [...plain];
+    view.len = plain.length;
+    return [[...plain], []];
+  }
+  return [view.items(), plain];
 }
 
 function findByMergeKey(list: unknown[], mergeKey: string, value: unknown): number {
@@ -492,23 +527,17 @@ function findByMergeKey(list: unknown[], mergeKey: string, value: unknown): numb
   return -1;
 }
 
-function deleteMatchingEntries(original: unknown[], mergeKey: string, value: unknown): unknown[] {
-  const out = [...original];
-  for (let i = findByMergeKey(out, mergeKey, value); i >= 0; i = findByMergeKey(out, mergeKey, value)) out.splice(i, 1);
-  return out;
-}
-
 function mergeSliceWithoutSpecialElements(
-  original: unknown[], patch: unknown[], mergeKey: string, elemMeta: PatchMeta | undefined,
+  view: SliceView, patch: unknown[], mergeKey: string, elemMeta: PatchMeta | undefined,
 ): unknown[] {
   for (const v of patch) {
     const m = v as JsonMap;
     if (!Object.hasOwn(m, mergeKey)) throw errNoMergeKey(m, mergeKey);
-    const i = findByMergeKey(original, mergeKey, m[mergeKey]);
-    if (i >= 0) original[i] = mergeMap(original[i] as JsonMap, m, elemMeta);
-    else original.push(mergeMap({}, m, elemMeta));
+    const i = view.find(mergeKey, m[mergeKey]);
+    if (i >= 0) view.arr[i] = mergeMap(view.arr[i] as JsonMap, m, elemMeta);
+    else view.append(mergeMap({}, m, elemMeta));
   }
-  return original;
+  return view.items();
 }
 
 function deleteFromSlice(current: unknown[], toDelete: unknown[]): unknown[] {

@@ -311,7 +311,7 @@ const FIELD_EXT: Record<string, FieldExt> = {
   [`${CORE}.Capabilities.drop`]: atomic,
   [`${CORE}.ExecAction.command`]: atomic,
   [`${CORE}.HTTPGetAction.httpHeaders`]: atomic,
-  [`${CORE}.ResourceRequirements.claims`]: mergeMap('name'),
+  [`${CORE}.ResourceRequirements.claims`]: { lt: 'map', keys: ['name'] },
   [`${CORE}.NodeSelector.nodeSelectorTerms`]: atomic,
   [`${CORE}.NodeSelectorTerm.matchExpressions`]: atomic,
   [`${CORE}.NodeSelectorTerm.matchFields`]: atomic,
@@ -360,7 +360,7 @@ const FIELD_EXT: Record<string, FieldExt> = {
   [`${CORE}.NamespaceSpec.finalizers`]: atomic,
   [`${CORE}.NamespaceStatus.conditions`]: condMap,
   // core/v1 Secret, ConfigMap, ServiceAccount, Event
-  [`${CORE}.ServiceAccount.secrets`]: { ps: 'merge', mk: 'name', lt: 'atomic' },
+  [`${CORE}.ServiceAccount.secrets`]: mergeMap('name'),
   [`${CORE}.ServiceAccount.imagePullSecrets`]: atomic,
   // apps/v1
   [`${APPS}.DeploymentSpec.strategy`]: { ps: 'retainKeys' },
@@ -527,7 +527,10 @@ function buildModel(model: string): Built | undefined {
   for (const a of info.attrs) {
     const key = `${name}.${a.baseName}`;
     const v = valueSchema(a.type, a.format, deps, key, false);
-    const doc = info.docs.get(a.name);
+    let doc = info.docs.get(a.name);
+    // client-node repeats a leaf type's own description on fields of that type; upstream has
+    // a field description there (which client-node lacks), so leave it to the type.
+    if (doc && /^(IntOrString|Time|MicroTime|Quantity) is /.test(doc)) doc = undefined;
     let p: Schema;
     if (v.$ref) {
       p = { allOf: [v] };
@@ -555,6 +558,18 @@ function buildModel(model: string): Built | undefined {
   return { name, schema, deps: [...new Set(deps)] };
 }
 
+/** The client-node model for a definition name not reached yet (io.k8s.api.apps.v1.Deployment → V1Deployment). */
+function modelForName(name: string): string | undefined {
+  const m = /\.([a-z0-9]+)\.(v\d+(?:alpha\d+|beta\d+)?)\.([A-Z]\w*)$/.exec(name);
+  if (!m) return undefined;
+  const ver = `V${m[2].slice(1)}`;
+  const pkg = m[1].charAt(0).toUpperCase() + m[1].slice(1);
+  for (const cand of [`${ver}${m[3]}`, `${pkg}${ver}${m[3]}`]) {
+    if (schemaName(cand) === name && loadAttrs(cand)) { modelOfName.set(name, cand); return cand; }
+  }
+  return undefined;
+}
+
 const builtCache = new Map<string, Built | null>();
 
 function builtByName(name: string): Built | undefined {
@@ -564,7 +579,7 @@ function builtByName(name: string): Built | undefined {
   const leaf = LEAF_SCHEMAS[name];
   if (leaf) b = { name, schema: leaf, deps: [] };
   else {
-    const model = modelOfName.get(name);
+    const model = modelOfName.get(name) ?? modelForName(name);
     if (model) b = buildModel(model) ?? null;
   }
   builtCache.set(name, b);

@@ -243,3 +243,20 @@ export function cannotBeHandledMessage(kind: string, version: string, detail: st
 export function strictDecodingMessage(kind: string, version: string, unknown: readonly string[]): string {
   return cannotBeHandledMessage(kind, version, `strict decoding error: ${unknownFieldsMessage(unknown)}`);
 }
+
+export type FieldValidationMode = 'Ignore' | 'Warn' | 'Strict';
+
+/**
+ * What the API server does with a create/update body under `fieldValidation` (default Warn):
+ * a decode (type) error is always a 400; unknown fields are a 400 under Strict, one warning
+ * each (`unknown field "spec.foo"`) under Warn, and nothing under Ignore.
+ */
+export function validateFields(
+  model: string, kind: string, version: string, obj: unknown, mode: FieldValidationMode = 'Warn',
+): { error?: string; warnings: string[] } {
+  const r = checkFields(model, obj);
+  if (r.decodeError !== undefined) return { error: cannotBeHandledMessage(kind, version, r.decodeError), warnings: [] };
+  if (!r.unknown.length || mode === 'Ignore') return { warnings: [] };
+  if (mode === 'Strict') return { error: strictDecodingMessage(kind, version, r.unknown), warnings: [] };
+  return { warnings: r.unknown.map((p) => `unknown field ${JSON.stringify(p)}`) };
+}

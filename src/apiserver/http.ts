@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { errBadRequest, errInternal, errTooLarge, errUnsupportedMediaType, StatusError } from '../api/errors.js';
+import { decodeKubernetesProtobuf } from './protobuf.js';
 
 /** kube-apiserver's limit on request bodies. */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -104,10 +105,15 @@ export function checkDepth(text: string, max = MAX_DEPTH): void {
 /** Parses a request body by its Content-Type (JSON or YAML; patch types are JSON). */
 export function parseBody(buf: Buffer, contentType: string | undefined): unknown {
   const type = (contentType ?? 'application/json').split(';')[0].trim().toLowerCase();
-  const text = buf.toString('utf8');
   if (type === 'application/vnd.kubernetes.protobuf') {
-    throw errUnsupportedMediaType('the body of the request was in an unknown format - accepted media types include: application/json, application/yaml');
+    // kubectl's typed `create` commands send protobuf; everything else speaks JSON.
+    try {
+      return decodeKubernetesProtobuf(buf);
+    } catch (e) {
+      throw errBadRequest(`error decoding protobuf body: ${(e as Error).message}`);
+    }
   }
+  const text = buf.toString('utf8');
   const yamlType = type === 'application/yaml' || type === 'application/apply-patch+yaml' || type === 'text/yaml';
   if (!yamlType && !type.endsWith('json') && type !== '') {
     throw errUnsupportedMediaType(`the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`);

@@ -188,7 +188,7 @@ export class ResourceStorage {
           break;
         }
         cursor = r.kvs[r.kvs.length - 1]?.key ?? cursor;
-        if (items.length >= limit) { more = true; break; }
+        if (items.length >= limit) { more = true; remaining = Math.max(r.count - r.kvs.length, 0); break; }
       }
       const result: ListResult = { items, objects: parse ? objects : undefined, resourceVersion: String(atRevision) };
       if (more && lastKey) {
@@ -295,6 +295,11 @@ export class ResourceStorage {
     if (opts.subresource === 'status') {
       next = deepClone(old);
       if (input.status !== undefined) next.status = input.status; else delete next.status;
+    } else if (opts.subresource === 'finalize') {
+      // namespaces/finalize changes spec.finalizers only (the namespace controller's exit).
+      next = deepClone(old);
+      const fins = (input.spec as { finalizers?: unknown } | undefined)?.finalizers;
+      next.spec = { ...(isObject(old.spec) ? old.spec : {}), finalizers: Array.isArray(fins) ? fins : [] };
     } else {
       next = input;
       next.apiVersion = apiVersionOf(rt.group, rt.version);
@@ -315,7 +320,9 @@ export class ResourceStorage {
       rt.defaults?.(next);
       if (TRACKS_GENERATION.has(rt.kind)) {
         const g = old.metadata.generation ?? 1;
-        m.generation = specPart(next) !== specPart(old) ? g + 1 : g;
+        // Deployments also count annotation changes (upstream's rollback annotations).
+        const annotationsChanged = rt.kind === 'Deployment' && JSON.stringify(m.annotations ?? {}) !== JSON.stringify(old.metadata.annotations ?? {});
+        m.generation = specPart(next) !== specPart(old) || annotationsChanged ? g + 1 : g;
       } else delete m.generation;
     }
     // An object being deleted whose last finalizer was just removed is deleted now
@@ -328,11 +335,10 @@ export class ResourceStorage {
       next.metadata.resourceVersion = String(r.revision);
       return next;
     }
-    const errs: FieldError[] = opts.subresource === 'status'
-      ? (rt.validateStatusUpdate?.(next, old) ?? [])
+    const errs: FieldError[] = opts.subresource === 'status' || opts.subresource === 'finalize'
+      ? (opts.subresource === 'status' ? rt.validateStatusUpdate?.(next, old) ?? [] : [])
       : [
         ...validateObjectMetaUpdate(next.metadata, old.metadata, 'metadata'),
-        ...validateObjectMeta(next.metadata, { namespaced: rt.namespaced, nameValidator: rt.nameValidator }),
         ...(rt.validateUpdate?.(next, old) ?? []),
       ];
     if (errs.length) throw errInvalid(rt.kind, rt.group, old.metadata.name!, errs);

@@ -11,10 +11,10 @@ import {
 import { type KObject, apiVersionOf, isObject, splitApiVersion } from '../api/meta.js';
 import { defaultTable, type ResourceType } from '../api/registry.js';
 import { selectorFromLabelSelector, selectorToString } from '../api/labels.js';
-import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from '../api/patch.js';
+import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, PatchError } from '../api/patch.js';
 import { patchMetaFor } from '../api/schema.js';
 import { checkFields } from '../api/strict.js';
-import { openapiV3Document, openapiV3Index } from '../api/openapi.js';
+import { openapiV3DocumentJSON, openapiV3Index } from '../api/openapi.js';
 import { Registry as MetricsRegistry, exponentialBuckets } from '../util/metrics.js';
 import { aggregatedDiscovery, apiGroupDoc, apiGroupList, apiResourceList, apiVersions } from './discovery.js';
 import { buildFilter } from './filter.js';
@@ -199,10 +199,11 @@ export class ApiServer implements StorageHost {
       }
     }
     if (path.startsWith('/openapi/v3/')) {
-      const doc = openapiV3Document(path.slice('/openapi/v3/'.length), this.opts.resources);
-      if (!doc) throw errNotFound({ group: '', resource: 'openapi' }, path);
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': url.searchParams.has('hash') ? 'public, immutable' : 'no-cache, private' });
-      res.end(typeof doc === 'string' ? doc : JSON.stringify(doc));
+      const doc = openapiV3DocumentJSON(path.slice('/openapi/v3/'.length), this.opts.resources);
+      if (!doc) throw notFoundPath(path);
+      res.writeHead(200, { 'Content-Type': 'application/json', ETag: `"${doc.hash}"`,
+        'Cache-Control': url.searchParams.has('hash') ? 'public, immutable' : 'no-cache, private' });
+      res.end(doc.json);
       return 200;
     }
     const seg = path.split('/').slice(1).map(decodeURIComponent);
@@ -371,10 +372,8 @@ export class ApiServer implements StorageHost {
       const obj = this.decode(rt, input, fieldValidation, warnings);
       let updated: KObject;
       if (r.subresource === 'finalize') {
-        updated = await storage.guaranteedUpdate(r.namespace, r.name, (cur) => {
-          (cur.spec as Record<string, unknown>) = { ...(isObject(cur.spec) ? cur.spec : {}), finalizers: (obj.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [] };
-          return cur;
-        }, { dryRun, precondition: obj.metadata?.resourceVersion });
+        updated = await storage.guaranteedUpdate(r.namespace, r.name, () => obj,
+          { dryRun, subresource: 'finalize', precondition: obj.metadata?.resourceVersion });
       } else {
         updated = await storage.update(r.namespace, r.name, obj, { dryRun, subresource: r.subresource });
       }
@@ -612,8 +611,10 @@ const notFoundPath = (path: string) => new StatusError({ kind: 'Status', apiVers
   message: 'the server could not find the requested resource', reason: 'NotFound', details: { causes: [{ reason: 'UnexpectedServerResponse', message: `404 page not found: ${path}` }] }, code: 404 });
 
 function errInvalidPatch(e: Error): StatusError {
-  return new StatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', code: 422, reason: 'Invalid',
-    message: `the server rejected our request due to an error in our request: ${e.message}` });
+  const code = e instanceof PatchError ? e.code : 422;
+  const reason = code === 400 ? 'BadRequest' : code === 500 ? 'InternalError' : 'Invalid';
+  return new StatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', code, reason,
+    message: code === 422 ? `the server rejected our request due to an error in our request: ${e.message}` : e.message });
 }
 
 function partial(o: KObject, version: string): Record<string, unknown> {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { KObject, KList, WatchEvent } from '../api/meta.js';
 import { isObject } from '../api/meta.js';
 import { StatusError, type Status, type StatusReason } from '../api/errors.js';
-import type { ClientConfig } from './kubeconfig.js';
+import { loadKubeconfig, type ClientConfig } from './kubeconfig.js';
 
 /** Group/version/resource plus scope: everything needed to build a URL. */
 export interface GVR {
@@ -69,6 +69,8 @@ export interface ApiClientOptions {
   timeoutMs?: number;
   /** Sockets per host kept by the agent. Default unlimited (watches hold one each). */
   maxSockets?: number;
+  /** Retries of a 429 (any verb) or 5xx (GET) that carries Retry-After. Default 5. */
+  maxRetries?: number;
 }
 
 /** A stream of JSON values; `stop()` ends it (iteration then finishes cleanly). */
@@ -162,6 +164,11 @@ export class ApiClient {
       : new http.Agent(common);
   }
 
+  /** A client for a kubeconfig (see loadKubeconfig for the defaults). */
+  static fromKubeconfig(path?: string, context?: string, opts?: ApiClientOptions): ApiClient {
+    return new ApiClient(loadKubeconfig(path, context), opts);
+  }
+
   /** A handle on one resource, optionally in one namespace (all namespaces when omitted). */
   resource<T extends KObject = KObject>(gvr: GVR, namespace?: string): ResourceClient<T> {
     return new ResourceClient<T>(this, gvr, gvr.namespaced ? namespace : undefined);
@@ -210,7 +217,7 @@ export class ApiClient {
         req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path}: timed out after ${timeoutMs} ms`)));
       }
       req.once('response', (res) => resolvePromise({ req, res }));
-      req.once('error', reject);
+      req.once('error', (e) => reject(Object.assign(e, { reusedSocket: req.reusedSocket })));
       req.end(body);
     });
   }
@@ -222,18 +229,38 @@ export class ApiClient {
   async request<R = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {},
     signal?: AbortSignal): Promise<R> {
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-    const { res } = await this.send(method, path, payload, headers, signal, this.opts.timeoutMs);
-    const chunks: Buffer[] = [];
-    for await (const c of res) chunks.push(c as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
-    const code = res.statusCode ?? 0;
-    if (code < 200 || code > 299) throw statusErrorFrom(code, text, method, path);
-    const ct = String(res.headers['content-type'] ?? '');
-    if (text === '') return undefined as R;
-    if (ct.includes('json') || ct === '') {
-      try { return JSON.parse(text) as R; } catch (e) { if (ct.includes('json')) throw e; }
+    const maxRetries = this.opts.maxRetries ?? 5;
+    for (let attempt = 0; ; attempt++) {
+      let res: http.IncomingMessage;
+      try {
+        ({ res } = await this.send(method, path, payload, headers, signal, this.opts.timeoutMs));
+      } catch (e) {
+        // A kept-alive socket the server closed meanwhile: the request never reached it.
+        // Retry reads once on a fresh socket (as Node's docs advise); writes are not retried.
+        const err = e as NodeJS.ErrnoException & { reusedSocket?: boolean };
+        if (!(err.reusedSocket && err.code === 'ECONNRESET' && (method === 'GET' || method === 'HEAD'))) throw e;
+        ({ res } = await this.send(method, path, payload, headers, signal, this.opts.timeoutMs));
+      }
+      const chunks: Buffer[] = [];
+      for await (const c of res) chunks.push(c as Buffer);
+      const text = Buffer.concat(chunks).toString('utf8');
+      const code = res.statusCode ?? 0;
+      if (code < 200 || code > 299) {
+        // As client-go: a 429 (or a 5xx on a read) with Retry-After is retried after that wait.
+        const wait = retryAfterMs(res.headers['retry-after']);
+        if (wait !== undefined && attempt < maxRetries && (code === 429 || (code >= 500 && method === 'GET'))) {
+          await delay(Math.min(wait, 10_000), signal);
+          continue;
+        }
+        throw statusErrorFrom(code, text, method, path);
+      }
+      const ct = String(res.headers['content-type'] ?? '');
+      if (text === '') return undefined as R;
+      if (ct.includes('json') || ct === '') {
+        try { return JSON.parse(text) as R; } catch (e) { if (ct.includes('json')) throw e; }
+      }
+      return text as R;
     }
-    return text as R;
   }
 
   /**
@@ -244,7 +271,7 @@ export class ApiClient {
    */
   stream<E = unknown>(path: string, signal?: AbortSignal): JsonStream<E> {
     const ctrl = new AbortController();
-    const onAbort = () => ctrl.abort();
+    const onAbort = () => stop();
     if (signal) {
       if (signal.aborted) ctrl.abort();
       else signal.addEventListener('abort', onAbort, { once: true });
@@ -256,6 +283,7 @@ export class ApiClient {
     let res: http.IncomingMessage | undefined;
     const HIGH_WATER = 256;
     const notify = () => { const w = wake; wake = undefined; w?.(); };
+    const stop = () => { ctrl.abort(); res?.destroy(); queue.length = 0; finish(); };
     const finish = (err?: unknown) => {
       if (ended) return;
       ended = true;
@@ -301,7 +329,6 @@ export class ApiClient {
       r.on('close', () => { if (!r.complete) finish(new Error(`watch ${path}: connection closed`)); });
     }, (e) => finish(e));
 
-    const stop = () => { ctrl.abort(); res?.destroy(); finish(); };
     return {
       stop,
       [Symbol.asyncIterator](): AsyncIterator<E> {
@@ -325,6 +352,22 @@ export class ApiClient {
       },
     };
   }
+}
+
+/** Retry-After in ms: delta-seconds only (what the API server sends). */
+function retryAfterMs(h: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(h) ? h[0] : h;
+  if (v === undefined || !/^\d+$/.test(v.trim())) return undefined;
+  return Number(v.trim()) * 1000;
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) { reject(abortError(signal)); return; }
+    const onAbort = () => { clearTimeout(t); reject(abortError(signal!)); };
+    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function abortError(signal: AbortSignal): Error {
@@ -363,12 +406,12 @@ export class ResourceClient<T extends KObject = KObject> {
     return query({ dryRun: o.dryRun ? 'All' : undefined, fieldManager: o.fieldManager, fieldValidation: o.fieldValidation, ...extra });
   }
 
-  get(name: string, opts: { resourceVersion?: string; signal?: AbortSignal } = {}): Promise<T> {
+  async get(name: string, opts: { resourceVersion?: string; signal?: AbortSignal } = {}): Promise<T> {
     return this.client.request<T>('GET', this.itemPath(name) + query({ resourceVersion: opts.resourceVersion }),
       undefined, {}, opts.signal);
   }
 
-  list(opts: ListOptions = {}): Promise<KList<T>> {
+  async list(opts: ListOptions = {}): Promise<KList<T>> {
     const { signal, ...q } = opts;
     return this.client.request<KList<T>>('GET', this.collectionPath() + query({ ...q }), undefined, {}, signal);
   }
@@ -401,19 +444,19 @@ export class ResourceClient<T extends KObject = KObject> {
     }
   }
 
-  create(obj: T, opts?: WriteOptions): Promise<T> {
+  async create(obj: T, opts?: WriteOptions): Promise<T> {
     return this.client.request<T>('POST', this.collectionPath(this.nsOf(obj)) + this.writeQuery(opts), obj);
   }
 
-  update(obj: T, opts?: WriteOptions): Promise<T> {
+  async update(obj: T, opts?: WriteOptions): Promise<T> {
     return this.client.request<T>('PUT', this.itemPath(obj.metadata.name ?? '', this.nsOf(obj)) + this.writeQuery(opts), obj);
   }
 
-  updateStatus(obj: T, opts?: WriteOptions): Promise<T> {
+  async updateStatus(obj: T, opts?: WriteOptions): Promise<T> {
     return this.client.request<T>('PUT', this.itemPath(obj.metadata.name ?? '', this.nsOf(obj), 'status') + this.writeQuery(opts), obj);
   }
 
-  patch(name: string, type: PatchType, body: unknown, opts: PatchOptions = {}): Promise<T> {
+  async patch(name: string, type: PatchType, body: unknown, opts: PatchOptions = {}): Promise<T> {
     if (type === 'apply' && !opts.fieldManager) throw new Error('server-side apply needs a fieldManager');
     const path = this.itemPath(name, this.namespace, opts.subresource) +
       this.writeQuery(opts, { force: type === 'apply' && opts.force ? true : undefined });
@@ -422,7 +465,7 @@ export class ResourceClient<T extends KObject = KObject> {
   }
 
   /** DELETE; resolves with what the server returns (the object while finalizers run, or a Status). */
-  delete(name: string, opts: DeleteOptions = {}): Promise<T | Status> {
+  async delete(name: string, opts: DeleteOptions = {}): Promise<T | Status> {
     const body: Record<string, unknown> = { kind: 'DeleteOptions', apiVersion: 'v1' };
     if (opts.gracePeriodSeconds !== undefined) body.gracePeriodSeconds = opts.gracePeriodSeconds;
     if (opts.propagationPolicy) body.propagationPolicy = opts.propagationPolicy;
@@ -432,7 +475,7 @@ export class ResourceClient<T extends KObject = KObject> {
   }
 
   /** DELETE on the collection (deletecollection), filtered by selectors. */
-  deleteCollection(opts: { labelSelector?: string; fieldSelector?: string } & DeleteOptions = {}): Promise<KList<T> | Status> {
+  async deleteCollection(opts: { labelSelector?: string; fieldSelector?: string } & DeleteOptions = {}): Promise<KList<T> | Status> {
     const { labelSelector, fieldSelector, ...d } = opts;
     const body: Record<string, unknown> = { kind: 'DeleteOptions', apiVersion: 'v1', ...d };
     if (d.dryRun) body.dryRun = ['All'];

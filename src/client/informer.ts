@@ -19,7 +19,7 @@
 
 import type { KObject, KList, WatchEvent } from '../api/meta.js';
 import { StatusError, type Status } from '../api/errors.js';
-import type { ListOptions, WatchOptions, Watch } from './client.js';
+import type { GVR, ListOptions, WatchOptions, Watch } from './client.js';
 
 /** What an informer needs from the API: ResourceClient satisfies it, and so can a fixture. */
 export interface ListWatcher {
@@ -96,7 +96,8 @@ function isGone(e: unknown): boolean {
 }
 
 function isGoneStatus(s: Partial<Status> | undefined): boolean {
-  return !!s && (s.code === 410 || s.reason === 'Expired' || s.reason === 'Gone');
+  return !!s && (s.code === 410 || s.reason === 'Expired' || s.reason === 'Gone' ||
+    /too old resource version|has been compacted/i.test(s.message ?? ''));
 }
 
 /** Errors worth retrying the watch for, without relisting: network trouble, 429, 5xx. */
@@ -474,6 +475,61 @@ export class Informer<T extends KObject = KObject> implements Lister<T> {
         this.report(new Error(`unknown watch event type ${JSON.stringify((ev as { type: unknown }).type)}`), 'watch');
         return 'error-relist';
     }
+  }
+}
+
+/** Anything that hands out a ListWatcher per resource: ApiClient, or a fixture. */
+export interface ListWatcherSource {
+  resource(gvr: GVR, namespace?: string): ListWatcher;
+}
+
+export interface SharedInformerKey {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+/**
+ * Shared informers for a composition root (STYLE.md item 8): one informer per resource
+ * and selector, however many components ask for it. Objects are stored as the server sends
+ * them; a component that wants stripped records (STYLE.md item 7) builds its own Informer
+ * with a transform, or converts in its handlers.
+ */
+export class InformerFactory {
+  private readonly informers = new Map<string, Informer<KObject>>();
+  private started = false;
+
+  constructor(private readonly source: ListWatcherSource,
+    private readonly defaults: Omit<InformerOptions<KObject>, 'transform' | 'handlers' | 'labelSelector' | 'fieldSelector'> = {}) {}
+
+  /** The shared informer for `gvr` (created on first use; started at once if the factory runs). */
+  informerFor(gvr: GVR, key: SharedInformerKey = {}): Informer<KObject> {
+    const id = JSON.stringify([gvr.group, gvr.version, gvr.resource, key.namespace ?? '', key.labelSelector ?? '', key.fieldSelector ?? '']);
+    let inf = this.informers.get(id);
+    if (!inf) {
+      const name = `${gvr.group ? `${gvr.resource}.${gvr.group}` : gvr.resource}${key.namespace ? ` in ${key.namespace}` : ''}`;
+      inf = new Informer<KObject>(this.source.resource(gvr, key.namespace), {
+        name, ...this.defaults, labelSelector: key.labelSelector, fieldSelector: key.fieldSelector,
+      });
+      this.informers.set(id, inf);
+      if (this.started) inf.start();
+    }
+    return inf;
+  }
+
+  start(): void {
+    this.started = true;
+    for (const inf of this.informers.values()) inf.start();
+  }
+
+  /** Resolves true once every informer created so far has synced (false if one was stopped). */
+  async waitForSync(signal?: AbortSignal): Promise<boolean> {
+    const r = await Promise.all(Array.from(this.informers.values(), (i) => i.waitForSync(signal)));
+    return r.every(Boolean);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(Array.from(this.informers.values(), (i) => i.stop()));
   }
 }
 

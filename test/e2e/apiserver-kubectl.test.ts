@@ -112,7 +112,7 @@ describe('kubectl against podnet apiserver', { skip, concurrency: false }, () =>
 
   it('patch with merge, json and strategic types; scale through the scale subresource', () => {
     srv.k(['patch', 'deploy', 'web', '-n', 'e2e', '--type=merge', '-p', '{"spec":{"paused":true}}']);
-    srv.k(['patch', 'deploy', 'web', '-n', 'e2e', '--type=json', '-p', '[{"op":"replace","path":"/spec/minReadySeconds","value":5}]']);
+    srv.k(['patch', 'deploy', 'web', '-n', 'e2e', '--type=json', '-p', '[{"op":"add","path":"/spec/minReadySeconds","value":5}]']);
     srv.k(['patch', 'deploy', 'web', '-n', 'e2e', '--type=strategic', '-p', '{"spec":{"template":{"spec":{"containers":[{"name":"side","image":"busybox"}]}}}}']);
     const d = JSON.parse(srv.k(['get', 'deploy', 'web', '-n', 'e2e', '-o', 'json']));
     assert.equal(d.spec.paused, true);

@@ -2,7 +2,7 @@
 import { test, describe, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiClient } from '../../src/client/client.js';
-import { Informer, keyOf, type EventHandlers } from '../../src/client/informer.js';
+import { Informer, InformerFactory, keyOf, type EventHandlers } from '../../src/client/informer.js';
 import {
   WorkQueue, ItemExponentialRateLimiter, BucketRateLimiter, MaxOfRateLimiter, defaultControllerRateLimiter, runWorkers,
 } from '../../src/client/workqueue.js';
@@ -280,6 +280,22 @@ describe('Informer', () => {
     assert.equal(fake.requests.length, count);
     assert.equal(rec.events.length, evs);
     assert.equal(fake.openWatches, 0);
+  });
+
+  test('InformerFactory shares one informer per resource and selector', async () => {
+    fake.upsert('configmaps', cm('f', 'a'));
+    fake.upsert('apps/deployments', { metadata: { namespace: 'f', name: 'd' } });
+    const factory = new InformerFactory(client, { onError, backoff: FAST });
+    const a = factory.informerFor(CONFIGMAPS);
+    assert.equal(factory.informerFor(CONFIGMAPS), a);
+    assert.notEqual(factory.informerFor(CONFIGMAPS, { namespace: 'f' }), a);
+    factory.start();
+    const d = factory.informerFor({ group: 'apps', version: 'v1', resource: 'deployments', namespaced: true });
+    assert.equal(await factory.waitForSync(), true);
+    assert.equal(a.size, 1);
+    assert.equal(d.get('f', 'd')?.kind, 'Deployment');
+    assert.deepEqual(lists().map((r) => r.path).sort(), ['/api/v1/configmaps', '/api/v1/namespaces/f/configmaps', '/apis/apps/v1/deployments']);
+    await factory.stop();
   });
 
   test('waitForSync resolves false when stopped before syncing', async () => {

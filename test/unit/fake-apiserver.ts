@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { KObject } from '../../src/api/meta.js';
 import {
-  StatusError, errAlreadyExists, errBadRequest, errConflict, errGone, errInternal, errNotFound, successStatus,
+  StatusError, errAlreadyExists, errBadRequest, errTooManyRequests, errConflict, errGone, errInternal, errNotFound, successStatus,
 } from '../../src/api/errors.js';
 
 interface LogEvent { rv: number; type: 'ADDED' | 'MODIFIED' | 'DELETED'; res: string; obj: KObject }
@@ -164,6 +164,10 @@ export class FakeApiServer {
     const bodyText = Buffer.concat(chunks).toString('utf8');
     try {
       const code = this.inject?.(rec);
+      if (code === 429) {
+        res.setHeader('Retry-After', '0');
+        throw errTooManyRequests('Too many requests, please try again later.', 0);
+      }
       if (code) {
         throw code === 410 ? errGone('injected') : code >= 500 ? errInternal('injected failure') : errBadRequest(`injected ${code}`);
       }

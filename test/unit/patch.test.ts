@@ -445,3 +445,102 @@ describe('applyStrategicMergePatch: kubectl patch directives and semantics', () 
     assert.deepEqual(out.spec.containers.map((c: any) => c.name), reversed);
   });
 });
+
+// Scenarios from upstream's strategicpatch tests (re-expressed): a MergeItem type with every
+// kind of field, the live object, the patch the server receives, and the expected result.
+describe('applyStrategicMergePatch: upstream MergeItem scenarios', () => {
+  const mergeItem: Spec = {};
+  Object.assign(mergeItem, {
+    mergingList: mergeBy('name', mergeItem),
+    nonMergingList: { t: 'array', elem: mergeItem },
+    mergingIntList: { s: ['merge'], t: 'array' },
+    nonMergingIntList: { t: 'array' },
+    simpleMap: { t: 'map' },
+    replacingItem: { s: ['replace'] },
+    retainKeysMap: { s: ['retainKeys'], elem: { mergingList: mergeBy('name', mergeItem), mergingIntList: { s: ['merge'], t: 'array' }, simpleMap: { t: 'map' } } },
+    retainKeysMergingList: { s: ['merge', 'retainKeys'], key: 'name', t: 'array', elem: mergeItem },
+  } satisfies Spec);
+  const meta = metaOf(mergeItem);
+  const n = (name: number, extra: Record<string, unknown> = {}) => ({ name, ...extra });
+  const sEO = (...names: number[]) => names.map((name) => ({ name }));
+  const del = (name: number) => ({ name, $patch: 'delete' });
+
+  const cases: [string, Record<string, unknown>, Record<string, unknown>, Record<string, unknown> | string][] = [
+    ['unique scalars when merging lists', { mergingIntList: [1, 2] }, { mergingIntList: [2, 3] }, { mergingIntList: [1, 2, 3] }],
+    ['delete map from nested map', { simpleMap: { key1: 1, key2: 1 } }, { simpleMap: { $patch: 'delete' } }, { simpleMap: {} }],
+    ['delete all items from merging list', { mergingList: [n(1), n(2)] }, { mergingList: [{ $patch: 'replace' }] }, { mergingList: [] }],
+    ['delete all keys from map', { name: 1, value: 1 }, { $patch: 'replace' }, {}],
+    ['add key and delete all keys from map', { name: 1, value: 1 }, { other: 'a', $patch: 'replace' }, { other: 'a' }],
+    ['delete all duplicate entries in a merging list',
+      { mergingList: [n(1), n(1), n(2, { value: 'a' }), n(3), n(3)] }, { mergingList: [del(1), del(3)] }, { mergingList: [n(2, { value: 'a' })] }],
+    ['retainKeys map: merge without a directive', { retainKeysMap: { name: 'foo' } }, { retainKeysMap: { value: 'bar' } }, { retainKeysMap: { name: 'foo', value: 'bar' } }],
+    ['retainKeys map: merge an empty map', { retainKeysMap: { name: 'foo', value: 'a' } }, { retainKeysMap: {} }, { retainKeysMap: { name: 'foo', value: 'a' } }],
+    ['retainKeys map: directive clears the others',
+      { retainKeysMap: { name: 'foo', value: 'a', other: 'x' } }, { retainKeysMap: { $retainKeys: ['name', 'value'], value: 'b' } },
+      { retainKeysMap: { name: 'foo', value: 'b' } }],
+    ['retainKeys list: delete a field without a directive',
+      { retainKeysMergingList: [n(0), { name: 'foo', value: 'a' }] }, { retainKeysMergingList: [{ name: 'foo', value: null }] },
+      { retainKeysMergingList: [n(0), { name: 'foo' }] }],
+    ['preserve the order from the patch in a merging list',
+      { mergingList: [n(1), n(2, { value: 'b' }), n(3)] }, { mergingList: [n(3, { value: 'c' }), n(1, { value: 'a' }), n(2, { other: 'x' })] },
+      { mergingList: [n(3, { value: 'c' }), n(1, { value: 'a' }), n(2, { value: 'b', other: 'x' })] }],
+    ['preserve the order from the patch in a merging list 2',
+      { mergingList: [n(1), n(2, { value: 'b' }), n(3)] }, { mergingList: [n(3, { value: 'c' }), n(1, { value: 'a' })] },
+      { mergingList: [n(2, { value: 'b' }), n(3, { value: 'c' }), n(1, { value: 'a' })] }],
+    ['preserve the order from the patch in a merging int list', { mergingIntList: [1, 2, 3] }, { mergingIntList: [3, 1, 2] }, { mergingIntList: [3, 1, 2] }],
+    ['preserve the order from the patch in a merging int list 2', { mergingIntList: [1, 2, 3] }, { mergingIntList: [3, 1] }, { mergingIntList: [2, 3, 1] }],
+    ['$setElementOrder names an item missing from the list',
+      { mergingList: [n(1), n(3)] }, { '$setElementOrder/mergingList': sEO(3, 2, 1), mergingList: [n(3, { value: 3 }), n(1, { value: 1 })] },
+      { mergingList: [n(3, { value: 3 }), n(1, { value: 1 })] }],
+    ['$setElementOrder names an int missing from the list', { mergingIntList: [1, 3] }, { '$setElementOrder/mergingIntList': [3, 2, 1] }, { mergingIntList: [3, 1] }],
+    ['$setElementOrder must agree with the patch list',
+      { mergingList: [n(1), n(3), n(2)] }, { '$setElementOrder/mergingList': sEO(1, 2, 3), mergingList: [n(3, { value: 3 }), n(1, { value: 1 })] },
+      "doesn't match"],
+    ['$setElementOrder must agree with the patch int list',
+      { mergingIntList: [1, 3, 2] }, { '$setElementOrder/mergingIntList': [1, 2, 3], mergingIntList: [3, 1] }, "doesn't match"],
+    ['missing merge key', { mergingList: [n(1, { value: 'a' })] }, { mergingList: [{ value: 'b' }] }, 'does not contain declared merge key'],
+    ['$deleteFromPrimitiveList of a missing item', { mergingIntList: [1, 2] }, { '$deleteFromPrimitiveList/mergingIntList': [3] }, { mergingIntList: [1, 2] }],
+    ['$deleteFromPrimitiveList on a null list', { mergingIntList: null }, { '$deleteFromPrimitiveList/mergingIntList': [3] }, { mergingIntList: null }],
+    ['$deleteFromPrimitiveList on a missing list', { foo: ['bar'] }, { '$deleteFromPrimitiveList/mergingIntList': [3] }, { foo: ['bar'] }],
+    ['$deleteFromPrimitiveList on a merging list', { mergingIntList: [1, 2, 3] }, { '$deleteFromPrimitiveList/mergingIntList': [2] }, { mergingIntList: [1, 3] }],
+    ['$deleteFromPrimitiveList on a non-merging list', { nonMergingIntList: [1, 2, 3] }, { '$deleteFromPrimitiveList/nonMergingIntList': [2] }, { nonMergingIntList: [1, 3] }],
+    ['nested patch merge with empty list (three-way)',
+      { name: 'hi', mergingList: [{ name: 'hello2' }] },
+      { '$setElementOrder/mergingList': [{ name: 'hello' }, { name: 'doesntexist' }], mergingList: [{ name: 'hello' }, { $patch: 'delete', name: 'doesntexist' }] },
+      { name: 'hi', mergingList: [{ name: 'hello' }, { name: 'hello2' }] }],
+    ['nested patch merge with empty list (two-way)',
+      { name: 'hi' }, { mergingList: [{ name: 'hello' }, { $patch: 'delete', name: 'doesntexist' }] },
+      { name: 'hi', mergingList: [{ name: 'hello' }] }],
+    ['delete items in lists of scalars', { mergingIntList: [1, 2, 3, 4] },
+      { '$setElementOrder/mergingIntList': [1, 2], '$deleteFromPrimitiveList/mergingIntList': [3] }, { mergingIntList: [1, 2, 4] }],
+    ['delete all duplicate items in lists of scalars', { mergingIntList: [1, 2, 3, 3, 4] },
+      { '$setElementOrder/mergingIntList': [1, 2], '$deleteFromPrimitiveList/mergingIntList': [3] }, { mergingIntList: [1, 2, 4] }],
+    ['merge lists of maps', { mergingList: [n(1, { other: 'a' }), n(2, { value: 2, other: 'b' })] },
+      { '$setElementOrder/mergingList': sEO(4, 1, 2, 3), mergingList: [n(4, { value: 4 }), n(3, { value: 3 })] },
+      { mergingList: [n(4, { value: 4 }), n(1, { other: 'a' }), n(2, { value: 2, other: 'b' }), n(3, { value: 3 })] }],
+    ['add field to map in merging list with conflict', { mergingList: [n(1, { other: 'a' }), n(3, { value: 2, other: 'b' })] },
+      { '$setElementOrder/mergingList': sEO(1, 2), mergingList: [n(1, { value: 1 }), n(2, { value: 2 })] },
+      { mergingList: [n(1, { value: 1, other: 'a' }), n(2, { value: 2 }), n(3, { value: 2, other: 'b' })] }],
+    ['delete missing map from merging list with conflict', { mergingList: [n(3, { other: 'a' })] },
+      { '$setElementOrder/mergingList': sEO(2), mergingList: [n(2), del(1)] }, { mergingList: [n(2), n(3, { other: 'a' })] }],
+    ['add map and delete map from merging list', { mergingList: [n(1), n(2, { other: 'b' }), n(4, { other: 'c' })] },
+      { '$setElementOrder/mergingList': sEO(2, 3), mergingList: [n(3), del(1)] },
+      { mergingList: [n(2, { other: 'b' }), n(4, { other: 'c' }), n(3)] }],
+    ['add map and delete map from merging list with conflict', { mergingList: [n(1, { other: 'a' }), n(4, { other: 'c' })] },
+      { '$setElementOrder/mergingList': sEO(2, 3), mergingList: [n(2), n(3), del(1)] },
+      { mergingList: [n(4, { other: 'c' }), n(2), n(3)] }],
+    ['replace non merging list nested in merging list',
+      { mergingList: [n(1, { other: 'a', nonMergingList: [n(1), n(2, { value: 2 })] }), n(2, { other: 'b' })] },
+      { '$setElementOrder/mergingList': sEO(1, 2), mergingList: [n(1, { nonMergingList: [n(1, { value: 1 })] })] },
+      { mergingList: [n(1, { other: 'a', nonMergingList: [n(1, { value: 1 })] }), n(2, { other: 'b' })] }],
+  ];
+  for (const [name, current, patch, want] of cases) {
+    it(name, () => {
+      if (typeof want === 'string') {
+        assert.throws(() => applyStrategicMergePatch(current, patch, meta), (e: unknown) => e instanceof PatchError && e.message.includes(want));
+      } else {
+        assert.deepEqual(applyStrategicMergePatch(current, patch, meta), want);
+      }
+    });
+  }
+});

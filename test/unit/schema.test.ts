@@ -3,11 +3,11 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  schemaFor, schemaName, patchMetaFor, shapeOf, resolveSchema, groupVersionOfName, REF_PREFIX,
+  schemaFor, schemaName, patchMetaFor, shapeOf, resolveSchema, groupVersionOfName, definition, REF_PREFIX,
 } from '../../src/api/schema.js';
 import type { Schema } from '../../src/api/schema.js';
 import { openapiV3Index, openapiV3Document, openapiV3DocumentJSON } from '../../src/api/openapi.js';
-import { checkFields, strictDecodingMessage, cannotBeHandledMessage, QUANTITY_ERROR } from '../../src/api/strict.js';
+import { checkFields, strictDecodingMessage, cannotBeHandledMessage, validateFields, QUANTITY_ERROR } from '../../src/api/strict.js';
 import type { ResourceType } from '../../src/api/registry.js';
 
 const CORE = 'io.k8s.api.core.v1';
@@ -194,6 +194,12 @@ describe('patchMetaFor', () => {
     assert.equal(patchMetaFor('NoSuchModel').field('spec'), undefined);
   });
 
+  test('definition() builds one definition by upstream name', () => {
+    assert.equal(definition('io.k8s.api.coordination.v1.LeaseSpec')?.type, 'object');
+    assert.ok(definition('io.k8s.api.events.v1.Event')?.properties?.eventTime);
+    assert.equal(definition('io.k8s.api.core.v1.NoSuchThing'), undefined);
+  });
+
   test('resolveSchema follows allOf and $ref', () => {
     const defs = schemaFor('V1Pod');
     const r = resolveSchema(prop(defs, `${CORE}.Pod`, 'spec'), defs);
@@ -275,6 +281,21 @@ describe('openapi v3 documents', () => {
       JSON.stringify(s['x-kubernetes-group-version-kind']) === JSON.stringify([gvk]));
     assert.equal(withGvk.length, 1);
     assert.equal(withGvk[0][0], `${APPS}.Deployment`);
+  });
+
+  test('kinds without a client-node model are served untyped, without strategic merge patch', () => {
+    const GATEWAYS = rt({ group: 'gateway.networking.k8s.io', version: 'v1', kind: 'Gateway', plural: 'gateways', model: 'V1Gateway' });
+    const doc = openapiV3Document('apis/gateway.networking.k8s.io/v1', [...ALL, GATEWAYS]);
+    assert.ok(doc);
+    const name = 'io.k8s.networking.gateway.v1.Gateway';
+    assert.deepEqual(doc.components.schemas[name]['x-kubernetes-group-version-kind'], [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', version: 'v1' }]);
+    assert.equal(doc.components.schemas[name]['x-kubernetes-preserve-unknown-fields'], true);
+    assert.ok(doc.components.schemas[`${name}List`]);
+    const patch = doc.paths['/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/gateways/{name}'].patch as { requestBody: { content: object } };
+    assert.deepEqual(Object.keys(patch.requestBody.content).sort(),
+      ['application/apply-patch+yaml', 'application/json-patch+json', 'application/merge-patch+json']);
+    const refs = new Set([...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((x) => x[1]));
+    for (const r of refs) assert.ok(doc.components.schemas[r], `unresolved ${r}`);
   });
 
   test('core/v1 document: cluster-scoped and namespaced kinds, verbs honoured', () => {
@@ -364,6 +385,17 @@ describe('strict field checking', () => {
     assert.match(checkFields('V1Secret', { data: { k: 'not base64!' } }).decodeError ?? '', /^illegal base64 data at input byte \d+$/);
     // null decodes to the zero value anywhere.
     assert.deepEqual(checkFields('V1Pod', { spec: { containers: null, nodeName: null }, metadata: { labels: { a: null } } }), { unknown: [], typeErrors: [] });
+  });
+
+  test('validateFields applies fieldValidation modes', () => {
+    const obj = { spec: { replicas: 1, foo: 1 } };
+    assert.deepEqual(validateFields('V1Deployment', 'Deployment', 'v1', obj, 'Ignore'), { warnings: [] });
+    assert.deepEqual(validateFields('V1Deployment', 'Deployment', 'v1', obj), { warnings: ['unknown field "spec.foo"'] });
+    assert.deepEqual(validateFields('V1Deployment', 'Deployment', 'v1', obj, 'Strict'), {
+      error: 'Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field "spec.foo"', warnings: [],
+    });
+    assert.equal(validateFields('V1Deployment', 'Deployment', 'v1', { spec: { replicas: 'x', foo: 1 } }, 'Ignore').error,
+      'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32');
   });
 
   test('never throws, whatever the input', () => {

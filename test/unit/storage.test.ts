@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, stat, writeFile, appendFile, truncate } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile, appendFile, truncate } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EmbeddedStore, type EmbeddedStoreOptions } from '../../src/apiserver/storage/embedded.js';
@@ -144,6 +144,46 @@ describe('EmbeddedStore basics', () => {
     await s.close();
   });
 
+  it('keeps keys in order through random inserts, deletes, compaction and reopen', async () => {
+    const { s, dir } = await openNew({ retainRevisions: 0 });
+    const keys = new Set<string>();
+    let seed = 42;
+    const rand = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed; };
+    while (keys.size < 3000) keys.add(`/i/${rand().toString(36)}`);
+    const list = [...keys];
+    for (let i = 0; i < list.length; i += 100) {
+      await Promise.all(list.slice(i, i + 100).map((k) => s.txn([], [put(k, k)])));
+    }
+    const sorted = [...list].sort();
+    const check = async (store: EmbeddedStore, expected: string[]) => {
+      const all = await store.range('/i/', { prefix: true });
+      assert.deepEqual(all.kvs.map((kv) => kv.key), expected);
+      const paged: string[] = [];
+      let afterKey: string | undefined;
+      for (;;) {
+        const page = await store.range('/i/', { prefix: true, limit: 97, after: afterKey });
+        assert.equal(page.count, expected.length - paged.length);
+        paged.push(...page.kvs.map((kv) => kv.key));
+        if (!page.more) break;
+        afterKey = paged[paged.length - 1];
+      }
+      assert.deepEqual(paged, expected);
+    };
+    await check(s, sorted);
+    const removed = new Set(list.filter((_, i) => i % 3 === 0));
+    await Promise.all([...removed].map((k) => s.txn([], [del(k)])));
+    const remaining = sorted.filter((k) => !removed.has(k));
+    await check(s, remaining);
+    const beforeDeletes = s.revision - removed.size;
+    assert.equal((await s.range('/i/', { prefix: true, revision: beforeDeletes })).count, 3000);
+    await s.compact(s.revision);
+    await check(s, remaining);
+    await s.close();
+    const s2 = await EmbeddedStore.open(dir);
+    await check(s2, remaining);
+    await s2.close();
+  });
+
   it('serves concurrent txns with group commit, in order', async () => {
     const { s } = await openNew();
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) =>
@@ -274,6 +314,21 @@ describe('EmbeddedStore durability', () => {
     s2 = await EmbeddedStore.open(dir);
     assert.equal(s2.revision, 3);
     await s2.close();
+  });
+
+  it('fails open clearly on a corrupt snapshot, and releases the lock', async () => {
+    const { s, dir } = await openNew();
+    for (let i = 0; i < 20; i++) await s.txn([], [put(`/c/${i}`, 'v'.repeat(100))]);
+    await s.compact(20);
+    await s.close();
+    const storeDir = path.join(dir, 'store');
+    const snap = (await readdir(storeDir)).find((n) => n.startsWith('snapshot-'))!;
+    const file = path.join(storeDir, snap);
+    const bytes = await readFile(file);
+    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    await writeFile(file, bytes);
+    await assert.rejects(EmbeddedStore.open(dir), /snapshot-0+20\.snap is incomplete or corrupt/);
+    await assert.rejects(EmbeddedStore.open(dir), /corrupt/); // not "locked"
   });
 
   it('keeps disk use bounded under a stream of updates to the same keys', async () => {

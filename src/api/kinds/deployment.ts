@@ -11,7 +11,7 @@ import { ageOf } from '../registry.js';
 import { isEmpty, matches, selectorFromLabelSelector, selectorToString } from '../labels.js';
 import type { LabelSelectorSpec } from '../labels.js';
 import {
-  deepEqual, isValidPercent, validateImmutableField, validateLabelSelector, validateNonnegative,
+  isValidPercent, validateImmutableField, validateLabelSelector, validateNonnegative,
 } from '../validation/common.js';
 import type { J } from './pod.js';
 import { commonColumns, defaultPodSpec, validatePodTemplateSpec } from './pod.js';
@@ -47,13 +47,12 @@ export function validateSelectorAndTemplate(spec: J, path: string): FieldError[]
   try {
     selector = selectorFromLabelSelector(sel as LabelSelectorSpec | null);
   } catch {
-    errs.push(invalid(`${path}.selector`, sel, 'invalid label selector'));
+    // As upstream: a selector that does not convert stops validation of the template.
+    return [...errs, invalid(`${path}.selector`, sel, 'invalid label selector')];
   }
-  if (selector) {
-    const labels = obj(obj(tpl.metadata).labels) as Record<string, string>;
-    if (!isEmpty(selector) && !matches(selector, labels)) {
-      errs.push(invalid(`${tplPath}.metadata.labels`, labels, '`selector` does not match template `labels`'));
-    }
+  const labels = obj(obj(tpl.metadata).labels) as Record<string, string>;
+  if (!isEmpty(selector) && !matches(selector, labels)) {
+    errs.push(invalid(`${tplPath}.metadata.labels`, labels, '`selector` does not match template `labels`'));
   }
   errs.push(...validatePodTemplateSpec(tpl, tplPath));
   const podSpec = obj(tpl.spec);
@@ -161,7 +160,7 @@ export function validateDeploymentStatus(status: J): FieldError[] {
   return errs;
 }
 
-/** The apps strategies: status reset on create, kept on update; annotation changes bump generation (deployments). */
+/** The apps strategies keep the old status on a spec update (status changes only via /status). */
 export function keepStatus(o: KObject, old: KObject): void {
   const next = o as J;
   const prev = old as J;
@@ -210,13 +209,7 @@ export const deployments: ResourceType = {
   prepareForCreate(o) {
     (o as J).status = {};
   },
-  prepareForUpdate(o, old) {
-    keepStatus(o, old);
-    // Annotations are copied to ReplicaSets, so a change to them bumps the generation too.
-    if (!deepEqual(o.metadata.annotations ?? {}, old.metadata.annotations ?? {})) {
-      o.metadata.generation = (old.metadata.generation ?? 0) + 1;
-    }
-  },
+  prepareForUpdate: keepStatus,
   validateCreate: (o) => validateDeploymentSpec((o as J).spec),
   validateUpdate: (o, old) => [
     ...validateDeploymentSpec((o as J).spec),

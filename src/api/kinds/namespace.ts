@@ -6,20 +6,11 @@ import { invalid } from '../errors.js';
 import { isObject } from '../meta.js';
 import type { ResourceType } from '../registry.js';
 import { ageOf } from '../registry.js';
-import { isDNS1123Label, isDNS1123Subdomain, isQualifiedName } from '../validation/common.js';
+import { isQualifiedName, nameIsDNSLabel } from '../validation/common.js';
 import type { J } from './pod.js';
 import { commonColumns } from './pod.js';
 
 const standardFinalizers = new Set(['kubernetes', 'orphan', 'foregroundDeletion']);
-
-/**
- * Namespace names are DNS-1123 labels. The server already checks them as subdomains, so only
- * what a subdomain allows and a label does not (dots, 64–253 characters) is reported here.
- */
-function validateNamespaceName(name: unknown): FieldError[] {
-  if (typeof name !== 'string' || !name || isDNS1123Subdomain(name).length) return [];
-  return isDNS1123Label(name).map((m) => invalid('metadata.name', name, m));
-}
 
 function validateNamespaceFinalizers(ns: J): FieldError[] {
   const errs: FieldError[] = [];
@@ -36,7 +27,7 @@ function validateNamespaceFinalizers(ns: J): FieldError[] {
 
 export const namespaces: ResourceType = {
   group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', singular: 'namespace', shortNames: ['ns'],
-  namespaced: false, model: 'V1Namespace', subresources: { status: true },
+  namespaced: false, model: 'V1Namespace', subresources: { status: true }, nameValidator: nameIsDNSLabel,
   fieldSelectors: { 'status.phase': (o) => String((o as J).status?.phase ?? '') },
   table: {
     columns: [
@@ -66,7 +57,7 @@ export const namespaces: ResourceType = {
     if (ns.spec.finalizers === undefined) delete ns.spec.finalizers;
     ns.status = structuredClone((old as J).status);
   },
-  validateCreate: (o) => [...validateNamespaceName(o.metadata.name), ...validateNamespaceFinalizers(o)],
+  validateCreate: (o) => validateNamespaceFinalizers(o),
   validateUpdate: (o) => validateNamespaceFinalizers(o),
   validateStatusUpdate(o) {
     const phase = (o as J).status?.phase;

@@ -86,8 +86,10 @@ function defaultEnv(env: J): void {
 /** SetDefaults_Container (+ ports, probes, lifecycle handlers, env). */
 export function defaultContainer(c: J): void {
   if (!isObject(c)) return;
-  if (!c.imagePullPolicy && typeof c.image === 'string') {
-    c.imagePullPolicy = imageTag(c.image) === 'latest' ? 'Always' : 'IfNotPresent';
+  if (!c.imagePullPolicy) {
+    // An image that does not parse (e.g. empty) has no tag: IfNotPresent, as upstream.
+    const image = typeof c.image === 'string' ? c.image : '';
+    c.imagePullPolicy = image && imageTag(image) === 'latest' ? 'Always' : 'IfNotPresent';
   }
   if (!c.terminationMessagePath) c.terminationMessagePath = '/dev/termination-log';
   if (!c.terminationMessagePolicy) c.terminationMessagePolicy = 'File';
@@ -160,21 +162,29 @@ export function defaultPod(pod: J): void {
   }
 }
 
+/** The built-in PriorityClasses (scheduling.k8s.io), which podnet does not serve as objects. */
+export const systemPriorityClasses: Record<string, number> = {
+  'system-node-critical': 2000001000,
+  'system-cluster-critical': 2000000000,
+};
+
 /** The admission plugins a default cluster runs on pod create (ServiceAccount, Priority,
  *  DefaultTolerationSeconds). The token volume of the ServiceAccount plugin is left out. */
 export function admitPod(pod: J): void {
   const spec = obj(pod.spec);
   if (!spec.serviceAccountName) spec.serviceAccountName = spec.serviceAccount || 'default';
   if (!spec.serviceAccount) spec.serviceAccount = spec.serviceAccountName;
-  spec.priority ??= 0;
+  const pc = typeof spec.priorityClassName === 'string' ? spec.priorityClassName : '';
+  spec.priority ??= systemPriorityClasses[pc] ?? 0;
   if (!spec.preemptionPolicy) spec.preemptionPolicy = 'PreemptLowerPriority';
   const tolerations: J[] = Array.isArray(spec.tolerations) ? spec.tolerations : [];
+  const tolerates = (key: string) => tolerations.some((t) => isObject(t) &&
+    (t.key === key || !t.key) && (t.effect === 'NoExecute' || !t.effect));
+  const add: J[] = [];
   for (const key of ['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable']) {
-    const covered = tolerations.some((t) => isObject(t) &&
-      (t.effect === 'NoExecute' || !t.effect) && (t.key === key || (!t.key && t.operator === 'Exists')));
-    if (!covered) tolerations.push({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 });
+    if (!tolerates(key)) add.push({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 });
   }
-  spec.tolerations = tolerations;
+  spec.tolerations = [...tolerations, ...add];
 }
 
 // ---- QoS ---------------------------------------------------------------------------------
@@ -642,6 +652,9 @@ export function validatePodUpdate(pod: J, old: J): FieldError[] {
       errs.push(forbidden('spec.schedulingGates', `only deletion is allowed, but found new scheduling gate '${String(obj(g).name)}'`));
     }
   }
+  if (podQOSClass(oldSpec) !== podQOSClass(spec)) {
+    errs.push(invalid('metadata', obj(pod.status).qosClass ?? '', 'Pod QoS is immutable'));
+  }
   // Munge the old spec with what may change, then compare.
   const munged: J = structuredClone(oldSpec);
   arr(munged.containers).forEach((c, i) => { if (isObject(c)) c.image = obj(spec.containers[i]).image; });
@@ -675,6 +688,7 @@ export function validatePodStatusUpdate(pod: J, old: J): FieldError[] {
   if (terminal(oldSt.phase) && st.phase !== oldSt.phase) {
     errs.push(forbidden('status.phase', `may not be transitioned to non-terminal phase "${String(st.phase ?? '')}" from terminal phase "${String(oldSt.phase)}"`));
   }
+  if ((oldSt.qosClass ?? '') !== (st.qosClass ?? '')) errs.push(invalid('status.qosClass', st.qosClass ?? '', 'field is immutable'));
   if (st.nominatedNodeName) {
     for (const m of isDNS1123Subdomain(st.nominatedNodeName)) errs.push(invalid('status.nominatedNodeName', st.nominatedNodeName, m));
   }
@@ -868,7 +882,10 @@ export const pods: ResourceType = {
   prepareForUpdate(o, old) {
     (o as J).status = structuredClone((old as J).status);
   },
-  validateCreate: (o) => validatePodSpec((o as J).spec, 'spec'),
+  validateCreate: (o) => [
+    ...validatePodSpec((o as J).spec, 'spec'),
+    ...(arr(obj((o as J).spec).ephemeralContainers).length ? [forbidden('spec.ephemeralContainers', 'cannot be set on create')] : []),
+  ],
   validateUpdate: (o, old) => validatePodUpdate(o, old),
   validateStatusUpdate: (o, old) => validatePodStatusUpdate(o, old),
   gracePeriodSeconds: (o) => podGracePeriod(o),

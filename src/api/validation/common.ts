@@ -307,27 +307,29 @@ function validateOwnerReferences(refs: unknown, path: string): FieldError[] {
   if (!Array.isArray(refs)) return [invalid(path, refs, 'must be a list')];
   const errs: FieldError[] = [];
   let controllerName = '';
-  refs.forEach((r: unknown, i) => {
+  // Upstream reports each reference's fields at the list's path, without an index.
+  for (const r of refs as unknown[]) {
     const ref = (isObject(r) ? r : {}) as Partial<OwnerReference>;
-    const p = `${path}[${i}]`;
     const apiVersion = ref.apiVersion ?? '';
     const version = apiVersion.includes('/') ? apiVersion.slice(apiVersion.indexOf('/') + 1) : apiVersion;
-    if (!version) errs.push(invalid(`${p}.apiVersion`, apiVersion, 'version must not be empty'));
-    if (!ref.kind) errs.push(invalid(`${p}.kind`, ref.kind ?? '', 'kind must not be empty'));
-    if (!ref.name) errs.push(invalid(`${p}.name`, ref.name ?? '', 'name must not be empty'));
-    if (!ref.uid) errs.push(invalid(`${p}.uid`, ref.uid ?? '', 'uid must not be empty'));
+    if (!version) errs.push(invalid(`${path}.apiVersion`, apiVersion, 'version must not be empty'));
+    if (!ref.kind) errs.push(invalid(`${path}.kind`, ref.kind ?? '', 'kind must not be empty'));
+    if (!ref.name) errs.push(invalid(`${path}.name`, ref.name ?? '', 'name must not be empty'));
+    if (!ref.uid) errs.push(invalid(`${path}.uid`, ref.uid ?? '', 'uid must not be empty'));
     if (ref.controller === true) {
+      const cur = `${ref.kind ?? ''}/${ref.name ?? ''}`;
       if (controllerName) {
         errs.push(invalid(path, refs,
-          `Only one reference can have Controller set to true. Found "true" in references for ${controllerName} and ${ref.name ?? ''}`));
+          `Only one reference can have Controller set to true. Found "true" in references for ${controllerName} and ${cur}`));
       } else {
-        controllerName = ref.name ?? '';
+        controllerName = cur;
       }
     }
-  });
+  }
   return errs;
 }
 
+/** apimachinery's ValidateFinalizers: qualified names (at the list's path), orphan vs foreground. */
 function validateFinalizers(finalizers: unknown, path: string): FieldError[] {
   if (finalizers === undefined || finalizers === null) return [];
   if (!Array.isArray(finalizers)) return [invalid(path, finalizers, 'must be a list')];
@@ -339,9 +341,18 @@ function validateFinalizers(finalizers: unknown, path: string): FieldError[] {
   if (finalizers.includes('orphan') && finalizers.includes('foregroundDeletion')) {
     errs.push(invalid(path, finalizers, 'finalizer orphan and foregroundDeletion cannot be both set'));
   }
+  return errs;
+}
+
+/** The core group's extra finalizer check (validateKubeFinalizerName), per index. */
+export function validateKubeFinalizers(finalizers: unknown, path: string): FieldError[] {
+  if (!Array.isArray(finalizers)) return [];
+  const errs: FieldError[] = [];
   finalizers.forEach((f, i) => {
-    if (typeof f === 'string' && !f.includes('/') && !standardFinalizers.has(f)) {
-      errs.push(invalid(`${path}[${i}]`, f, 'name is neither a standard finalizer name nor is it fully qualified'));
+    const s = typeof f === 'string' ? f : String(f);
+    for (const m of isQualifiedName(s)) errs.push(invalid(`${path}[${i}]`, s, m));
+    if (!s.includes('/') && !standardFinalizers.has(s)) {
+      errs.push(invalid(`${path}[${i}]`, s, 'name is neither a standard finalizer name nor is it fully qualified'));
     }
   });
   return errs;
@@ -376,6 +387,7 @@ export function validateObjectMeta(meta: ObjectMeta, opts: ObjectMetaOptions, pa
   errs.push(...validateAnnotations(meta.annotations, `${path}.annotations`));
   errs.push(...validateOwnerReferences(meta.ownerReferences, `${path}.ownerReferences`));
   errs.push(...validateFinalizers(meta.finalizers, `${path}.finalizers`));
+  errs.push(...validateKubeFinalizers(meta.finalizers, `${path}.finalizers`));
   return errs;
 }
 
@@ -402,6 +414,6 @@ export function validateObjectMetaUpdate(newMeta: ObjectMeta, oldMeta: ObjectMet
   errs.push(...validateLabels(newMeta.labels, `${path}.labels`));
   errs.push(...validateAnnotations(newMeta.annotations, `${path}.annotations`));
   errs.push(...validateOwnerReferences(newMeta.ownerReferences, `${path}.ownerReferences`));
-  errs.push(...validateFinalizers(newMeta.finalizers, `${path}.finalizers`));
+  errs.push(...validateKubeFinalizers(newMeta.finalizers, `${path}.finalizers`));
   return errs;
 }
