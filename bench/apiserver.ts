@@ -172,10 +172,10 @@ interface Server extends Proc {
   startedAt: number;
 }
 
-async function startApiServer(dataDir: string, timeoutMs = 60_000): Promise<Server> {
+async function startApiServer(dataDir: string, timeoutMs = 60_000, port = 0): Promise<Server> {
   const nodeArgs = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [];
   const startedAt = now();
-  const p = startProc(process.execPath, [...nodeArgs, MAIN_JS, 'apiserver', '--data-dir', dataDir, '--port', '0', '--bind', '127.0.0.1', ...SERVER_ARGS]);
+  const p = startProc(process.execPath, [...nodeArgs, MAIN_JS, 'apiserver', '--data-dir', dataDir, '--port', String(port), '--bind', '127.0.0.1', ...SERVER_ARGS]);
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`apiserver did not start within ${timeoutMs} ms: ${p.stderrTail()}`)), timeoutMs);
@@ -623,14 +623,18 @@ async function benchPods(): Promise<void> {
     // (a) restart to serving.
     const shutdownMs = await stopProc(s, 60_000);
     const disk = await dirBytes(dir);
+    // On a fixed port, so that /readyz can be polled from the moment of the spawn (the
+    // "serving on" line comes only once startApiServer() has returned).
+    s = undefined;
+    const port = await freePort();
     const t0 = now();
-    s = await startApiServer(dir, 120_000);
-    a = apiAccess(s, dir);
-    const probe = conn(a);
+    let startError: Error | undefined;
+    const starting = startApiServer(dir, 120_000, port).catch((e: Error) => { startError = e; return undefined; });
+    const probe = new Conn(new URL(`https://127.0.0.1:${port}`), a.headers, a.ca);
     let readyMs = NaN;
     let listOkMs = NaN;
     const deadline = t0 + 120_000;
-    while (now() < deadline && Number.isNaN(readyMs)) {
+    while (now() < deadline && Number.isNaN(readyMs) && !startError) {
       const r = await probe.request('GET', '/readyz', undefined, 5000).catch(() => undefined);
       if (r?.status === 200 && r.body.toString() === 'ok') readyMs = now() - t0; else await sleep(10);
     }
@@ -638,11 +642,14 @@ async function benchPods(): Promise<void> {
       const r = await probe.request('GET', '/api/v1/namespaces/pods-0/pods?limit=1', undefined, 30_000).catch(() => undefined);
       if (r?.status === 200 && (JSON.parse(r.body.toString()) as { items: unknown[] }).items.length === 1) listOkMs = now() - t0; else await sleep(10);
     }
+    s = await starting;
+    if (!s) throw startError ?? new Error('apiserver did not restart');
+    a = apiAccess(s, dir);
     const restartMs = Math.max(readyMs, listOkMs);
     const memRestart = memoryOf(s.pid);
     const cpuRestart = cpuMsOf(s.pid);
-    log(`pods: stop (SIGTERM→exit) ${secs(shutdownMs)}; data dir ${mib(disk)}; restart: listening after ${secs(s.listeningMs)}, /readyz ok after ${secs(readyMs)}, ` +
-      `first list after ${secs(listOkMs)} (server CPU ${secs(cpuRestart)} so far); RSS after restart ${mib(memRestart.rss)} (peak ${mib(memRestart.hwm)})`);
+    log(`pods: stop (SIGTERM→exit) ${secs(shutdownMs)}; data dir ${mib(disk)}; restart: /readyz ok after ${secs(readyMs)}, ` +
+      `first list (limit=1) after ${secs(listOkMs)}, "serving on" printed after ${secs(s.listeningMs)} (server CPU ${secs(cpuRestart)} so far); RSS after restart ${mib(memRestart.rss)} (peak ${mib(memRestart.hwm)})`);
 
     // (c) full list, three times; then limit=500 pages to the end.
     const fullTimes: number[] = [];

@@ -369,8 +369,11 @@ export class ResourceStorage {
         throw errConflict(qr(this.rt), name, 'the object has been modified; please apply your changes to the latest version and try again');
       }
       const next = await mutate(deepClone(cur.obj));
-      const explicitRv = next.metadata?.resourceVersion;
-      if (explicitRv && explicitRv !== String(cur.kv.modRevision)) {
+      // The copy handed to `mutate` carries the current resourceVersion: returning it unchanged
+      // is not a precondition (else a concurrent write would fail instead of being retried).
+      const rvOut = next.metadata?.resourceVersion;
+      const explicitRv = rvOut && rvOut !== String(cur.kv.modRevision) ? rvOut : undefined;
+      if (explicitRv) {
         throw errConflict(qr(this.rt), name, 'the object has been modified; please apply your changes to the latest version and try again');
       }
       if (!isObject(next.metadata)) next.metadata = {};

@@ -179,6 +179,14 @@ describe('kubectl against podnet apiserver', { skip, concurrency: false }, () =>
     await new Promise((r) => setTimeout(r, 500));
     srv.k(['delete', 'cm', 'doomed', '-n', 'e2e']);
     assert.equal(await done, 0);
+    // Conditions are written through the status subresource; spec writes can't touch them.
+    const waiter2 = spawn('kubectl', ['--kubeconfig', srv.kubeconfig, 'wait', '--for=condition=Available', 'deploy/web', '-n', 'e2e', '--timeout=20s'], { stdio: 'pipe' });
+    const done2 = new Promise<number>((r) => waiter2.on('exit', (c) => r(c ?? -1)));
+    srv.k(['patch', 'deploy', 'web', '-n', 'e2e', '--type=merge', '-p', '{"status":{"replicas":9}}']);
+    assert.equal(srv.k(['get', 'deploy', 'web', '-n', 'e2e', '-o', 'jsonpath={.status.replicas}']), '');
+    srv.k(['patch', 'deploy', 'web', '-n', 'e2e', '--subresource=status', '--type=merge', '-p',
+      '{"status":{"conditions":[{"type":"Available","status":"True","reason":"Test","message":"set by the test","lastUpdateTime":"2026-01-01T00:00:00Z","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}']);
+    assert.equal(await done2, 0);
     srv.k(['create', 'namespace', 'e2e-wait']);
     assert.match(srv.k(['wait', '--for=jsonpath={.status.phase}=Active', 'ns/e2e-wait', '--timeout=10s']), /condition met/);
   });
