@@ -13,7 +13,7 @@
 // PODNET_BENCH_SERVER_ARGS (extra flags for `podnet apiserver`, e.g. --no-controllers).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -121,11 +121,23 @@ async function freePort(): Promise<number> {
 // ---- child processes, always stopped by PID ------------------------------------------------
 
 const children = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
 process.on('exit', () => {
   for (const c of children) if (c.pid && c.exitCode === null && c.signalCode === null) {
     try { process.kill(c.pid, 'SIGKILL'); } catch { /* already gone */ }
   }
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
 });
+
+async function tempDir(prefix: string): Promise<string> {
+  const d = await mkdtemp(path.join(os.tmpdir(), prefix));
+  tempDirs.add(d);
+  return d;
+}
+async function removeTempDir(d: string): Promise<void> {
+  await rm(d, { recursive: true, force: true });
+  tempDirs.delete(d);
+}
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => { process.stderr.write(`bench: ${sig}, stopping children\n`); process.exit(130); });
 }
@@ -254,6 +266,8 @@ interface LoadResult {
   firstError?: string;
   elapsedMs: number;
   latencies: number[]; // sorted
+  /** CPU this (load-generating) process used per completed op, ms. */
+  clientCpuPer: number;
 }
 
 /** `clients` workers issue `op(i)` back to back until `count` are done or `seconds` pass. */
@@ -265,6 +279,7 @@ async function closedLoop(clients: number, count: number, seconds: number,
   let errors = 0;
   let firstError: string | undefined;
   const t0 = now();
+  const cpu0 = process.cpuUsage();
   const deadline = t0 + seconds * 1000;
   const ticker = onProgress ? setInterval(() => onProgress(latencies.length, now() - t0), 10_000) : undefined;
   const worker = async (c: number) => {
@@ -286,8 +301,9 @@ async function closedLoop(clients: number, count: number, seconds: number,
     clearInterval(ticker);
   }
   const elapsedMs = now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   latencies.sort((a, b) => a - b);
-  return { done: latencies.length, errors, firstError, elapsedMs, latencies };
+  return { done: latencies.length, errors, firstError, elapsedMs, latencies, clientCpuPer: (cpu.user + cpu.system) / 1000 / Math.max(1, latencies.length) };
 }
 
 // ---- objects -------------------------------------------------------------------------------
@@ -434,7 +450,7 @@ async function benchCreates(a: ApiAccess, pid: number): Promise<{ storedValue: s
   log(`creates: ${r.done} Services (request ${kib(body0.length)}, stored ${kib(storedValue.length)}) from ${CLIENTS} clients in ${secs(r.elapsedMs)}: ` +
     `${rate.toFixed(0)} creates/s, p50 ${ms(p50)}, p99 ${ms(p99)}, max ${ms(r.latencies[r.latencies.length - 1])}` +
     (r.errors ? `, ${r.errors} errors (first: ${r.firstError})` : '') +
-    `; server CPU ${cpuPer.toFixed(2)} ms per create (a ceiling of ~${(1000 / cpuPer).toFixed(0)}/s on one core); load average ${loadavg()}`);
+    `; server CPU ${cpuPer.toFixed(2)} ms per create (a ceiling of ~${(1000 / cpuPer).toFixed(0)}/s on one core), load generator ${r.clientCpuPer.toFixed(2)} ms; load average ${loadavg()}`);
   createRows = { rate, p50, p99, errors: r.errors, cpuPer };
   return { storedValue };
 }
@@ -444,7 +460,7 @@ async function etcdReference(value: string): Promise<EtcdRef | string> {
   const v = spawnSync('etcd', ['--version'], { encoding: 'utf8' });
   if (v.error || v.status !== 0) return `etcd not available (${v.error ? (v.error as NodeJS.ErrnoException).code : `exit ${v.status}`}); install it with: apt-get install etcd-server`;
   const version = /etcd Version:\s*(\S+)/.exec(v.stdout)?.[1] ?? 'unknown';
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'podnet-bench-etcd-'));
+  const dir = await tempDir('podnet-bench-etcd-');
   let p: Proc | undefined;
   try {
     const [client, peer] = [await freePort(), await freePort()];
@@ -482,11 +498,11 @@ async function etcdReference(value: string): Promise<EtcdRef | string> {
     const ref = { rate, p50: percentile(r.latencies, 0.5), p99: percentile(r.latencies, 0.99), done: r.done, version };
     log(`etcd ${version} reference: ${r.done} puts of ${kib(value.length)} from ${CLIENTS} clients (v3 JSON gateway, keep-alive) in ${secs(r.elapsedMs)}: ` +
       `${rate.toFixed(0)} puts/s, p50 ${ms(ref.p50)}, p99 ${ms(ref.p99)}, max ${ms(r.latencies[r.latencies.length - 1])}; ` +
-      `etcd CPU ${cpuPer.toFixed(2)} ms per put; load average ${loadavg()}`);
+      `etcd CPU ${cpuPer.toFixed(2)} ms per put, load generator ${r.clientCpuPer.toFixed(2)} ms; load average ${loadavg()}`);
     return ref;
   } finally {
     if (p) await stopProc(p, 10_000);
-    await rm(dir, { recursive: true, force: true });
+    await removeTempDir(dir);
   }
 }
 
@@ -587,7 +603,7 @@ async function benchWatch(a: ApiAccess): Promise<void> {
 // ---- 3. 100,000 pods -----------------------------------------------------------------------
 
 async function benchPods(): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'podnet-bench-pods-'));
+  const dir = await tempDir('podnet-bench-pods-');
   let s: Server | undefined;
   try {
     s = await startApiServer(dir);
@@ -685,13 +701,14 @@ async function benchPods(): Promise<void> {
     const n = `${Math.round(loaded / 1000)}k`;
     rows.push({ figure: `pods: load ${n} pods, ${POD_CLIENTS} clients`, measured: `${loadRate.toFixed(0)}/s, ${secs(load.elapsedMs)}`, target: '(full count)', reference: '-', pass: loaded === POD_COUNT && load.errors === 0 });
     rows.push({ figure: `pods: restart to serving (${n} pods)`, measured: secs(restartMs), target: '<= 5 s', reference: '-', pass: restartMs <= 5000 });
+    rows.push({ figure: `pods: restart until startup done ("serving on")`, measured: secs(s.listeningMs), target: '(info)', reference: '-', pass: undefined });
     rows.push({ figure: `pods: RSS after restart (${n})`, measured: mib(memRestart.rss), target: '<= 1024 MiB', reference: '-', pass: memRestart.rss <= 1 << 30 });
     rows.push({ figure: `pods: RSS after full list (${n})`, measured: `${mib(memList.rss)} (peak ${mib(memList.hwm)})`, target: '<= 1024 MiB', reference: '-', pass: memList.rss <= 1 << 30 && memList.hwm <= 1 << 30 });
     rows.push({ figure: `pods: full list of ${n} pods`, measured: `${secs(sortedFull[1])} median (first ${secs(fullTimes[0])})`, target: '<= 1 s', reference: '-', pass: sortedFull[1] <= 1000 && items === loaded });
     rows.push({ figure: `pods: limit=500 pages to the end (${n})`, measured: `${secs(pagedMs)} (${pages} pages)`, target: '<= 1 s', reference: '-', pass: pagedMs <= 1000 && paged === loaded });
   } finally {
     if (s) await stopProc(s, 60_000);
-    await rm(dir, { recursive: true, force: true });
+    await removeTempDir(dir);
   }
 }
 
@@ -705,7 +722,7 @@ export async function benchApiServer(): Promise<void> {
   log(`server: ${MAIN_JS} apiserver --data-dir <tmp> --port 0${SERVER_ARGS.length ? ` ${SERVER_ARGS.join(' ')}` : ''}${CPU_PROF_DIR ? `, CPU profiles into ${CPU_PROF_DIR}` : ''}`);
 
   if (ONLY.has('creates') || ONLY.has('watch')) {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'podnet-bench-api-'));
+    const dir = await tempDir('podnet-bench-api-');
     let s: Server | undefined;
     let storedValue: string | undefined;
     try {
@@ -715,7 +732,7 @@ export async function benchApiServer(): Promise<void> {
       if (ONLY.has('watch')) await benchWatch(a);
     } finally {
       if (s) await stopProc(s);
-      await rm(dir, { recursive: true, force: true });
+      await removeTempDir(dir);
     }
     if (storedValue && createRows) {
       const ref = await etcdReference(storedValue).catch((e: Error) => `etcd reference failed: ${e.message}`);

@@ -1,6 +1,6 @@
 // Composition root of the API server: durable store, PKI, the HTTPS server, the kubeconfig,
-// and (unless disabled) the core controllers that make the API's semantics whole
-// (garbage collection, namespace lifecycle) — they talk to the server over the API only.
+// and (unless disabled) the controller manager — garbage collection, namespace lifecycle,
+// workloads, scheduling, node IPAM — which talks to the server over the API only.
 
 import { mkdir, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,8 +17,10 @@ export interface StartOptions {
   bind?: string;
   /** Extra names/IPs for the serving certificate. */
   hosts?: string[];
-  /** Run the garbage collector and namespace controller in this process. Default true. */
+  /** Run the controller manager in this process. Default true. */
   controllers?: boolean;
+  /** Which controllers (kube-controller-manager's --controllers syntax); all when omitted. */
+  controllerNames?: string[];
   clusterName?: string;
   bookmarkIntervalMs?: number;
   resources?: ResourceType[];
@@ -49,16 +51,19 @@ export async function startApiServer(o: StartOptions): Promise<RunningApiServer>
     const { url } = await server.start();
     const kubeconfigPath = join(o.dataDir, 'kubeconfig');
     await writeKubeconfig(kubeconfigPath, kubeconfigYaml({ name: o.clusterName ?? 'podnet', server: url, caCert: pki.caCert, token: pki.adminToken }));
-    let stopControllers: (() => Promise<void>) | undefined;
+    // The controllers sync their informers over the API; serving does not wait for that.
+    let controllers: Promise<(() => Promise<void>) | undefined> = Promise.resolve(undefined);
     if (o.controllers !== false) {
-      const { startCoreControllers } = await import('../controllers/core.js');
-      stopControllers = await startCoreControllers(kubeconfigPath, allKindsOf(o));
+      controllers = import('../controllers/manager.js')
+        .then(({ startControllerManager }) => startControllerManager(kubeconfigPath, allKindsOf(o), { controllers: o.controllerNames }))
+        .catch((e: unknown) => { console.error(`podnet: controllers: ${(e as Error).message}`); return undefined; });
     }
+    const stopControllers = async () => (await controllers)?.();
     const s = server;
     return {
       server: s, store, url, kubeconfigPath,
       async stop() {
-        await stopControllers?.();
+        await stopControllers();
         await s.stop();
         await store.close();
       },

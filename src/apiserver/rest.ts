@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   errAlreadyExists, errBadRequest, errConflict, errForbidden, errGone, errInvalid, errNotFound,
-  errTimeout, StatusError, type FieldError,
+  errTimeout, forbidden, notSupported, StatusError, type FieldError,
 } from '../api/errors.js';
 import { deepClone, type KObject, apiVersionOf, isObject } from '../api/meta.js';
 import type { ResourceType } from '../api/registry.js';
@@ -55,6 +55,9 @@ const nowIso = () => new Date(Math.floor(Date.now() / 1000) * 1000).toISOString(
 /** Kinds whose metadata.generation tracks spec changes (as their upstream strategies do). */
 const TRACKS_GENERATION = new Set(['Deployment', 'ReplicaSet', 'NetworkPolicy', 'Ingress', 'IngressClass', 'EndpointSlice', 'Pod']);
 
+/** Kinds whose status writes may not change labels (their status strategies reset them). */
+const STATUS_KEEPS_LABELS = new Set(['Deployment', 'ReplicaSet']);
+
 /** Kinds for which PUT of a missing object creates it (upstream's AllowCreateOnUpdate). */
 const CREATE_ON_UPDATE = new Set(['Endpoints', 'Event', 'Lease']);
 
@@ -80,14 +83,21 @@ function decodeContinue(token: string, prefix: string): { rv: number; after: str
 const expiredContinue = () => errGone(
   'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.');
 
+/**
+ * JSON with every object's keys sorted, so that semantically equal objects compare equal
+ * whatever order a client sent their fields in (upstream compares with semantic DeepEqual).
+ */
+const canonical = (v: unknown): string => JSON.stringify(v, (_k, val: unknown) =>
+  isObject(val) ? Object.fromEntries(Object.keys(val).sort().map((k) => [k, val[k]])) : val);
+
 /** Everything but metadata and status: what a generation bump looks at. */
 function specPart(o: KObject): string {
   const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = o;
-  return JSON.stringify(rest);
+  return canonical(rest);
 }
 
 /** Comparable form for no-op detection: the object without its resourceVersion. */
-const comparable = (o: KObject) => encodeObject(o);
+const comparable = (o: KObject) => canonical({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
 
 export class ResourceStorage {
   readonly cache: WatchCache;
@@ -118,6 +128,15 @@ export class ResourceStorage {
     const filter = buildFilter(this.rt, opts.namespace, opts.labelSelector, opts.fieldSelector);
     const prefix = listPrefix(this.rt, filter.namespace);
     const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
+    // ListOptions validation, as upstream's (422 Invalid): resourceVersionMatch needs a
+    // resourceVersion, "0" only with NotOlderThan, and never with continue.
+    const match = opts.resourceVersionMatch ?? '';
+    const optErrs: FieldError[] = [];
+    if (match && !opts.resourceVersion) optErrs.push(forbidden('resourceVersionMatch', 'resourceVersionMatch is forbidden unless resourceVersion is provided'));
+    if (match && match !== 'Exact' && match !== 'NotOlderThan') optErrs.push(notSupported('resourceVersionMatch', match, ['Exact', 'NotOlderThan', '']));
+    if (match === 'Exact' && opts.resourceVersion === '0') optErrs.push(forbidden('resourceVersionMatch', 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'));
+    if (match && opts.continue) optErrs.push(forbidden('continue', 'continue may not be specified with resourceVersionMatch'));
+    if (optErrs.length) throw errInvalid('ListOptions', 'meta.k8s.io', '', optErrs);
     let revision = 0;
     let after: string | undefined;
     if (opts.continue) {
@@ -137,8 +156,6 @@ export class ResourceStorage {
         // NotOlderThan a revision we have not reached: wait briefly, as upstream does.
         if (!(await this.cache.waitFor(rv))) throw errTimeout(`Too large resource version: ${rv}, current: ${this.store.revision}`);
       }
-    } else if (opts.resourceVersionMatch) {
-      throw errBadRequest(`resourceVersionMatch is forbidden unless resourceVersion is provided`);
     }
 
     const items: string[] = [];
@@ -203,6 +220,38 @@ export class ResourceStorage {
       }
       if (e instanceof FutureRevisionError) throw errTimeout(`Too large resource version: ${revision}, current: ${this.store.revision}`);
       throw e;
+    }
+  }
+
+  /**
+   * An unpaginated list streamed in batches straight from the store at one revision, so a
+   * list of 100,000 objects never sits in memory whole: `begin` gets the revision once, then
+   * `write` each batch of items as JSON text (awaited: the caller applies backpressure).
+   * Returns false, having written nothing, when the request needs list()'s other paths
+   * (limit, continue, a single-name lookup).
+   */
+  async streamList(opts: ListOptions, begin: (resourceVersion: string) => void,
+                   write: (items: string[]) => Promise<void>): Promise<boolean> {
+    if ((opts.limit && opts.limit > 0) || opts.continue) return false;
+    const filter = buildFilter(this.rt, opts.namespace, opts.labelSelector, opts.fieldSelector);
+    if (filter.name !== undefined) return false;
+    if (opts.resourceVersionMatch || (opts.resourceVersion && opts.resourceVersion !== '0')) return false;
+    const prefix = listPrefix(this.rt, filter.namespace);
+    const revision = this.store.revision;
+    begin(String(revision));
+    const BATCH = 1000;
+    let after: string | undefined;
+    for (;;) {
+      const r = await this.store.range(prefix, { prefix: true, after, limit: BATCH, revision: revision || undefined });
+      const items: string[] = [];
+      for (const kv of r.kvs) {
+        if (filter.everything) { items.push(objectJsonWithRv(kv)); continue; }
+        const o = decodeObject(kv);
+        if (matchesFilter(this.rt, filter, o)) items.push(JSON.stringify(o));
+      }
+      if (items.length) await write(items);
+      if (!r.more || !r.kvs.length) return true;
+      after = r.kvs[r.kvs.length - 1].key;
     }
   }
 
@@ -285,6 +334,12 @@ export class ResourceStorage {
     if (wantRv && wantRv !== String(cur.kv.modRevision)) {
       throw errConflict(qr(rt), name, 'the object has been modified; please apply your changes to the latest version and try again');
     }
+    // A uid in the body is a precondition (upstream's defaultUpdatedObjectInfo.Preconditions):
+    // a PUT meant for an earlier object of the same name must not overwrite its successor.
+    const wantUid = obj.metadata.uid;
+    if (wantUid && wantUid !== cur.obj.metadata.uid) {
+      throw errConflict(qr(rt), name, `Precondition failed: UID in precondition: ${wantUid}, UID in object meta: ${cur.obj.metadata.uid}`);
+    }
     return this.replace(cur.kv, cur.obj, obj, opts);
   }
 
@@ -293,8 +348,13 @@ export class ResourceStorage {
     const rt = this.rt;
     let next: KObject;
     if (opts.subresource === 'status') {
+      // A status write changes status, and may change labels and annotations (upstream's
+      // status strategies reset spec; workloads also keep their labels).
       next = deepClone(old);
       if (input.status !== undefined) next.status = input.status; else delete next.status;
+      const im = isObject(input.metadata) ? input.metadata : {};
+      if (im.annotations !== undefined) next.metadata.annotations = im.annotations as Record<string, string>;
+      if (im.labels !== undefined && !STATUS_KEEPS_LABELS.has(rt.kind)) next.metadata.labels = im.labels as Record<string, string>;
     } else if (opts.subresource === 'finalize') {
       // namespaces/finalize changes spec.finalizers only (the namespace controller's exit).
       next = deepClone(old);
@@ -321,7 +381,7 @@ export class ResourceStorage {
       if (TRACKS_GENERATION.has(rt.kind)) {
         const g = old.metadata.generation ?? 1;
         // Deployments also count annotation changes (upstream's rollback annotations).
-        const annotationsChanged = rt.kind === 'Deployment' && JSON.stringify(m.annotations ?? {}) !== JSON.stringify(old.metadata.annotations ?? {});
+        const annotationsChanged = rt.kind === 'Deployment' && canonical(m.annotations ?? {}) !== canonical(old.metadata.annotations ?? {});
         m.generation = specPart(next) !== specPart(old) || annotationsChanged ? g + 1 : g;
       } else delete m.generation;
     }

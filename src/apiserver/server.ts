@@ -307,11 +307,13 @@ export class ApiServer implements StorageHost {
         if (r.subresource === 'scale') obj = toScale(rt, obj);
         return this.writeObject(res, 200, obj, shape, rt, q, warnings);
       }
-      const list = await storage.list({
+      const listOpts = {
         namespace: r.namespace, labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector'),
         limit: Number(q.get('limit') ?? 0) || 0, continue: q.get('continue'),
         resourceVersion: q.get('resourceVersion'), resourceVersionMatch: q.get('resourceVersionMatch'),
-      }, shape.kind === 'table' || shape.kind === 'partial');
+      };
+      if (shape.kind === 'json' && await this.streamJsonList(res, rt, storage, listOpts)) return 200;
+      const list = await storage.list(listOpts, shape.kind === 'table' || shape.kind === 'partial');
       const meta: Record<string, unknown> = { resourceVersion: list.resourceVersion };
       if (list.continue) meta.continue = list.continue;
       if (list.remainingItemCount !== undefined) meta.remainingItemCount = list.remainingItemCount;
@@ -420,6 +422,41 @@ export class ApiServer implements StorageHost {
       return this.writeObject(res, 200, updated, shape, rt, q, warnings);
     }
     throw errMethodNotAllowed(`${method} is not supported`);
+  }
+
+  /**
+   * Writes a whole JSON list as it is read from the store, batch by batch, waiting for the
+   * socket to drain between batches: memory stays flat however long the list is.
+   */
+  private async streamJsonList(res: ServerResponse, rt: ResourceType, storage: ResourceStorage,
+                               opts: Parameters<ResourceStorage['list']>[0]): Promise<boolean> {
+    let first = true;
+    const send = (text: string) => new Promise<void>((resolve, reject) => {
+      if (res.destroyed) { reject(new Error('client went away')); return; }
+      if (res.write(text)) resolve();
+      else {
+        const done = () => { res.off('close', gone); resolve(); };
+        const gone = () => { res.off('drain', done); reject(new Error('client went away')); };
+        res.once('drain', done);
+        res.once('close', gone);
+      }
+    });
+    try {
+      return await storage.streamList(opts, (rv) => {
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
+        const head = JSON.stringify({ kind: `${rt.kind}List`, apiVersion: apiVersionOf(rt.group, rt.version), metadata: { resourceVersion: rv } });
+        res.write(`${head.slice(0, -1)},"items":[`);
+      }, async (items) => {
+        await send((first ? '' : ',') + items.join(','));
+        first = false;
+      }).then((streamed) => {
+        if (streamed) res.end(']}');
+        return streamed;
+      });
+    } catch (e) {
+      if (res.headersSent) { res.destroy(); return true; }
+      throw e;
+    }
   }
 
   /** Checks apiVersion/kind and unknown fields of an incoming object, as the decoder does. */
@@ -557,27 +594,29 @@ export class ApiServer implements StorageHost {
     const HIGH_WATER = 16 * 1024 * 1024;
     let closed = false;
     let unregister = () => {};
-    const finish = () => {
+    // `cutOff`: the watcher fell behind; its connection is dropped so whatever is buffered
+    // for it is freed at once, rather than ended politely behind that backlog.
+    const finish = (cutOff = false) => {
       if (closed) return;
       closed = true;
       clearTimeout(timer);
       clearInterval(bookmarkTimer);
       unregister();
       this.openWatches.delete(res);
-      res.end();
+      if (cutOff) res.destroy(); else res.end();
     };
     const sendBookmark = (annotations?: Record<string, string>) => {
       const metadata: Record<string, unknown> = { resourceVersion: String(lastRv) };
       if (annotations) metadata.annotations = annotations;
       res.write(JSON.stringify({ type: 'BOOKMARK', object: { kind: rt.kind, apiVersion: apiVersionOf(rt.group, rt.version), metadata } }) + '\n');
     };
-    const timer = setTimeout(finish, timeoutSeconds * 1000);
+    const timer = setTimeout(() => finish(), timeoutSeconds * 1000);
     const bookmarkTimer = bookmarks ? setInterval(() => {
       lastRv = Math.max(lastRv, cache.revision);
       sendBookmark();
     }, this.opts.bookmarkIntervalMs ?? 60_000) : undefined;
-    req.on('close', finish);
-    res.on('error', finish);
+    req.on('close', () => finish());
+    res.on('error', () => finish());
 
     for (const o of initial) res.write(encode('ADDED', o));
     if (sendInitial === 'true') sendBookmark({ 'k8s.io/initial-events-end': 'true' });
@@ -590,7 +629,7 @@ export class ApiServer implements StorageHost {
           return res.writableLength < HIGH_WATER;
         },
         progress: (rev) => { lastRv = Math.max(lastRv, rev); },
-        close: () => finish(),
+        close: () => finish(true),
       });
     } catch (e) {
       if (e instanceof TooOldError) {

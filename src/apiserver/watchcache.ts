@@ -18,6 +18,8 @@ export interface CachedEvent {
   namespace: string;
   /** `{"type":…,"object":…}` serialized once, shared by every watcher that sends it unchanged. */
   line?: string;
+  /** Approximate memory this event holds (object, previous object, serialized line). */
+  bytes: number;
 }
 
 export interface WatchSink {
@@ -44,8 +46,11 @@ export class TooOldError extends Error {
 }
 
 export class WatchCache {
-  private ring: CachedEvent[] = [];
-  private ringStart = 0; // index of the oldest event (ring is used as a circular buffer)
+  /** Recent events, oldest first, from index `head` on (slots before it are released). */
+  private ring: (CachedEvent | undefined)[] = [];
+  private head = 0;
+  /** Sum of `bytes` of the events held. */
+  private bytes = 0;
   /** The cache holds every event with revision > windowStart. */
   private windowStart = 0;
   /** Highest revision the cache has processed. */
@@ -54,7 +59,12 @@ export class WatchCache {
   private storeWatch?: Watcher;
   private readonly prefix: string;
 
-  constructor(private readonly store: Store, readonly rt: ResourceType, private readonly capacity = 10_000) {
+  /**
+   * Holds at most `capacity` events and, so that large objects cannot make it grow without
+   * bound, at most about `maxBytes` of them (always at least the newest event).
+   */
+  constructor(private readonly store: Store, readonly rt: ResourceType, private readonly capacity = 10_000,
+              private readonly maxBytes = 64 * 1024 * 1024) {
     this.prefix = resourcePrefix(rt);
   }
 
@@ -74,7 +84,7 @@ export class WatchCache {
     this.watchers.clear();
   }
 
-  get size(): number { return this.ring.length; }
+  get size(): number { return this.ring.length - this.head; }
   get watcherCount(): number { return this.watchers.size; }
 
   /**
@@ -108,7 +118,8 @@ export class WatchCache {
     for (const w of this.watchers) w.sink.close(`watch cache reset: ${err.message}`);
     this.watchers.clear();
     this.ring = [];
-    this.ringStart = 0;
+    this.head = 0;
+    this.bytes = 0;
     this.storeWatch?.cancel();
     this.windowStart = this.store.revision;
     this.revision = this.store.revision;
@@ -140,32 +151,39 @@ export class WatchCache {
         if (!e.prevKv) return undefined;
         const object = decodeObject(e.prevKv);
         object.metadata.resourceVersion = String(e.kv.modRevision);
-        return { type: 'DELETED', revision: e.kv.modRevision, object, prevObject: decodeObject(e.prevKv), namespace: object.metadata.namespace ?? '' };
+        return { type: 'DELETED', revision: e.kv.modRevision, object, prevObject: decodeObject(e.prevKv), namespace: object.metadata.namespace ?? '',
+          bytes: 3 * e.prevKv.value.length };
       }
       const object = decodeObject(e.kv);
       const prevObject = e.prevKv ? decodeObject(e.prevKv) : undefined;
-      return { type: prevObject ? 'MODIFIED' : 'ADDED', revision: e.kv.modRevision, object, prevObject, namespace: object.metadata.namespace ?? '' };
+      return { type: prevObject ? 'MODIFIED' : 'ADDED', revision: e.kv.modRevision, object, prevObject, namespace: object.metadata.namespace ?? '',
+        bytes: 2 * e.kv.value.length + (e.prevKv?.value.length ?? 0) };
     } catch {
       return undefined; // an undecodable value never blocks the others
     }
   }
 
   private push(ev: CachedEvent): void {
-    if (this.ring.length < this.capacity) {
-      this.ring.push(ev);
-    } else {
-      const evicted = this.ring[this.ringStart];
-      this.ring[this.ringStart] = ev;
-      this.ringStart = (this.ringStart + 1) % this.capacity;
+    this.ring.push(ev);
+    this.bytes += ev.bytes;
+    while (this.size > this.capacity || (this.bytes > this.maxBytes && this.size > 1)) {
+      const evicted = this.ring[this.head]!;
+      this.ring[this.head++] = undefined;
+      this.bytes -= evicted.bytes;
       this.windowStart = evicted.revision;
+    }
+    // Drop the released slots once they are most of the array (amortized O(1) per event).
+    if (this.head >= 1024 && this.head * 2 >= this.ring.length) {
+      this.ring = this.ring.slice(this.head);
+      this.head = 0;
     }
   }
 
   private *eventsAfter(rev: number): Generator<CachedEvent> {
-    const n = this.ring.length;
-    for (let i = 0; i < n; i++) {
-      const ev = this.ring[(this.ringStart + i) % n];
-      if (ev.revision > rev) yield ev;
+    const end = this.ring.length;
+    for (let i = this.head; i < end; i++) {
+      const ev = this.ring[i];
+      if (ev && ev.revision > rev) yield ev;
     }
   }
 

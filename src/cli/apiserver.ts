@@ -3,7 +3,24 @@
 import { resolve } from 'node:path';
 import { CliError, parseFlags, parsePort } from './args.js';
 
-export async function runApiServer(argv: string[]): Promise<number> {
+/** Takes the hidden `--bookmark-interval MS` (tests only) out of argv. */
+function takeBookmarkInterval(argv: string[]): { argv: string[]; ms?: number } {
+  const rest: string[] = [];
+  let ms: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    let v: string | undefined;
+    if (a === '--bookmark-interval') v = argv[++i];
+    else if (a.startsWith('--bookmark-interval=')) v = a.slice('--bookmark-interval='.length);
+    else { rest.push(a); continue; }
+    ms = Number(v);
+    if (!Number.isInteger(ms) || ms <= 0) throw new CliError(`apiserver: --bookmark-interval ${v ?? ''} is not a number of milliseconds: give a positive integer`);
+  }
+  return { argv: rest, ms };
+}
+
+export async function runApiServer(args: string[]): Promise<number> {
+  const { argv, ms: bookmarkIntervalMs } = takeBookmarkInterval(args);
   const f = parseFlags('apiserver', argv, {
     'data-dir': { type: 'string', help: 'directory for the store, PKI and kubeconfig (required)' },
     port: { type: 'string', default: '6443', help: 'HTTPS port (0 picks a free one)' },
@@ -19,7 +36,7 @@ export async function runApiServer(argv: string[]): Promise<number> {
   const { startApiServer } = await import('../apiserver/index.js');
   let running;
   try {
-    running = await startApiServer({ dataDir, port, bind: v.bind, controllers: !v['no-controllers'], clusterName: v.name });
+    running = await startApiServer({ dataDir, port, bind: v.bind, controllers: !v['no-controllers'], clusterName: v.name, bookmarkIntervalMs });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EADDRINUSE') throw new CliError(`apiserver: cannot listen on ${v.bind}:${port}: the address is in use; pick another with --port`, 1);

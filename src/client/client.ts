@@ -269,7 +269,7 @@ export class ApiClient {
    * from the first `next()`. Stopping (or aborting `signal`) ends the iteration cleanly; a
    * dropped connection makes `next()` reject with the network error.
    */
-  stream<E = unknown>(path: string, signal?: AbortSignal): JsonStream<E> {
+  stream<E = unknown>(path: string, signal?: AbortSignal, headers: Record<string, string> = {}): JsonStream<E> {
     const ctrl = new AbortController();
     const onAbort = () => stop();
     if (signal) {
@@ -292,7 +292,7 @@ export class ApiClient {
       notify();
     };
 
-    this.send('GET', path, undefined, {}, ctrl.signal, 0).then(async ({ res: r }) => {
+    this.send('GET', path, undefined, headers, ctrl.signal, 0).then(async ({ res: r }) => {
       res = r;
       const code = r.statusCode ?? 0;
       if (code < 200 || code > 299) {
@@ -377,11 +377,27 @@ function abortError(signal: AbortSignal): Error {
 
 /** Typed operations on one resource (in one namespace, or across all of them). */
 export class ResourceClient<T extends KObject = KObject> {
-  constructor(readonly client: ApiClient, readonly gvr: GVR, readonly namespace?: string) {}
+  constructor(readonly client: ApiClient, readonly gvr: GVR, readonly namespace?: string,
+              /** list and watch ask for PartialObjectMetadata: only kind, apiVersion and metadata. */
+              readonly metadataOnly = false) {}
 
   /** The same resource in another namespace. */
   inNamespace(namespace: string | undefined): ResourceClient<T> {
-    return new ResourceClient<T>(this.client, this.gvr, this.gvr.namespaced ? namespace : undefined);
+    return new ResourceClient<T>(this.client, this.gvr, this.gvr.namespaced ? namespace : undefined, this.metadataOnly);
+  }
+
+  /**
+   * The same resource, listed and watched as metadata only (as client-go's metadata informers
+   * do): far less to send and parse for controllers that look only at metadata.
+   */
+  asMetadata(): ResourceClient<T> {
+    return new ResourceClient<T>(this.client, this.gvr, this.namespace, true);
+  }
+
+  private acceptHeaders(list: boolean): Record<string, string> {
+    if (!this.metadataOnly) return {};
+    const as = list ? 'PartialObjectMetadataList' : 'PartialObjectMetadata';
+    return { Accept: `application/json;as=${as};v=v1;g=meta.k8s.io,application/json` };
   }
 
   /** Collection path: /api/v1[/namespaces/NS]/RESOURCE or /apis/G/V[/namespaces/NS]/RESOURCE. */
@@ -413,7 +429,7 @@ export class ResourceClient<T extends KObject = KObject> {
 
   async list(opts: ListOptions = {}): Promise<KList<T>> {
     const { signal, ...q } = opts;
-    return this.client.request<KList<T>>('GET', this.collectionPath() + query({ ...q }), undefined, {}, signal);
+    return this.client.request<KList<T>>('GET', this.collectionPath() + query({ ...q }), undefined, this.acceptHeaders(true), signal);
   }
 
   /**
@@ -485,6 +501,6 @@ export class ResourceClient<T extends KObject = KObject> {
   /** Starts a watch (`?watch=true`). Events come as parsed; ERROR events carry a Status. */
   watch(opts: WatchOptions = {}): Watch<T> {
     const { signal, ...q } = opts;
-    return this.client.stream<WatchEvent<T>>(this.collectionPath() + query({ watch: true, ...q }), signal);
+    return this.client.stream<WatchEvent<T>>(this.collectionPath() + query({ watch: true, ...q }), signal, this.acceptHeaders(false));
   }
 }

@@ -84,7 +84,7 @@ export async function startCoreControllers(kubeconfigPath: string, resources: Re
   const nsType = resources.find((r) => r.kind === 'Namespace' && r.group === '')!;
   for (const rt of resources) {
     if (rt.verbs && !rt.verbs.includes('watch')) continue;
-    const inf = new Informer<MetaRecord>(client.resource(gvrOf(rt)), {
+    const inf = new Informer<MetaRecord>(client.resource(gvrOf(rt)).asMetadata(), {
       name: `${rt.plural}.${rt.group}`, transform: stripToMeta(rt),
       handlers: {
         onAdd: (o) => track(rt, o, true),

@@ -180,13 +180,17 @@ describe('kubectl against podnet apiserver', { skip, concurrency: false }, () =>
     srv.k(['delete', 'cm', 'doomed', '-n', 'e2e']);
     assert.equal(await done, 0);
     // Conditions are written through the status subresource; spec writes can't touch them.
-    const waiter2 = spawn('kubectl', ['--kubeconfig', srv.kubeconfig, 'wait', '--for=condition=Available', 'deploy/web', '-n', 'e2e', '--timeout=20s'], { stdio: 'pipe' });
+    // (A pod bound to a node nobody runs: no controller or agent writes its status.)
+    srv.k(['create', '-n', 'e2e', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'waiter' },
+      spec: { nodeName: 'ghost-node', containers: [{ name: 'c', image: 'registry.k8s.io/e2e-test-images/agnhost:2.53', args: ['pause'] }] } }));
+    const waiter2 = spawn('kubectl', ['--kubeconfig', srv.kubeconfig, 'wait', '--for=condition=Ready', 'pod/waiter', '-n', 'e2e', '--timeout=20s'], { stdio: 'pipe' });
     const done2 = new Promise<number>((r) => waiter2.on('exit', (c) => r(c ?? -1)));
-    srv.k(['patch', 'deploy', 'web', '-n', 'e2e', '--type=merge', '-p', '{"status":{"replicas":9}}']);
-    assert.equal(srv.k(['get', 'deploy', 'web', '-n', 'e2e', '-o', 'jsonpath={.status.replicas}']), '');
-    srv.k(['patch', 'deploy', 'web', '-n', 'e2e', '--subresource=status', '--type=merge', '-p',
-      '{"status":{"conditions":[{"type":"Available","status":"True","reason":"Test","message":"set by the test","lastUpdateTime":"2026-01-01T00:00:00Z","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}']);
+    srv.k(['patch', 'pod', 'waiter', '-n', 'e2e', '--type=merge', '-p', '{"status":{"phase":"Running"}}']);
+    assert.equal(srv.k(['get', 'pod', 'waiter', '-n', 'e2e', '-o', 'jsonpath={.status.phase}']), 'Pending');
+    srv.k(['patch', 'pod', 'waiter', '-n', 'e2e', '--subresource=status', '--type=merge', '-p',
+      '{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}']);
     assert.equal(await done2, 0);
+    srv.k(['delete', 'pod', 'waiter', '-n', 'e2e', '--grace-period=0', '--force']);
     srv.k(['create', 'namespace', 'e2e-wait']);
     assert.match(srv.k(['wait', '--for=jsonpath={.status.phase}=Active', 'ns/e2e-wait', '--timeout=10s']), /condition met/);
   });

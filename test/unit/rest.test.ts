@@ -10,7 +10,9 @@ import { allKinds } from '../../src/api/kinds/index.js';
 import type { KObject } from '../../src/api/meta.js';
 import type { ResourceStorage } from '../../src/apiserver/rest.js';
 import { ApiServer } from '../../src/apiserver/server.js';
+import { buildFilter } from '../../src/apiserver/filter.js';
 import { EmbeddedStore } from '../../src/apiserver/storage/embedded.js';
+import { TooOldError, WatchCache, type WatchSink } from '../../src/apiserver/watchcache.js';
 
 const CONFLICT = 'the object has been modified; please apply your changes to the latest version and try again';
 
@@ -143,6 +145,20 @@ describe('update', () => {
     assert.equal(store.revision, revBefore, 'no-op update writes nothing');
   });
 
+  it('a uid in the body is a precondition: an update meant for a deleted predecessor → 409', async () => {
+    const first = await cms.create('t1', cm('reborn', { gen: '1' }));
+    await cms.delete('t1', 'reborn');
+    const second = await cms.create('t1', cm('reborn', { gen: '2' }));
+    const stale = clone(first); delete stale.metadata.resourceVersion; stale.data = { gen: 'overwritten' };
+    const e = await statusOf(() => cms.update('t1', 'reborn', stale));
+    assert.equal(e.code, 409);
+    assert.equal(e.reason, 'Conflict');
+    assert.equal(e.message, `Operation cannot be fulfilled on configmaps "reborn": Precondition failed: UID in precondition: ${first.metadata.uid}, UID in object meta: ${second.metadata.uid}`);
+    assert.deepEqual((await cms.get('t1', 'reborn')).data, { gen: '2' });
+    const ok = clone(second); delete ok.metadata.resourceVersion; ok.data = { gen: '3' };
+    assert.deepEqual((await cms.update('t1', 'reborn', ok)).data, { gen: '3' });
+  });
+
   it('update of a missing object → 404; name mismatch → 400', async () => {
     assert.equal((await statusOf(() => cms.update('t1', 'ghost', cm('ghost')))).code, 404);
     assert.equal((await statusOf(() => cms.update('t1', 'u1', cm('other')))).code, 400);
@@ -163,6 +179,18 @@ describe('update', () => {
     assert.equal(d4.metadata.generation, 2, 'status change keeps generation');
     // ConfigMaps do not track generation.
     assert.equal((await cms.get('t1', 'u1')).metadata.generation, undefined);
+  });
+
+  it('an update that only reorders fields is a no-op (no write, same generation)', async () => {
+    const d = await deploys.create('t1', deployment('order'));
+    const { selector, template, ...rest } = d.spec as Record<string, unknown>;
+    const reordered: KObject = { kind: d.kind, spec: { template, ...rest, selector }, apiVersion: d.apiVersion, metadata: { ...d.metadata } };
+    const u = await deploys.update('t1', 'order', reordered);
+    assert.equal(u.metadata.generation, 1);
+    assert.equal(u.metadata.resourceVersion, d.metadata.resourceVersion);
+    const c = await cms.create('t1', cm('order', { x: '1', y: '2' }, { labels: { a: '1', b: '2' } }));
+    const c2 = await cms.update('t1', 'order', { data: { y: '2', x: '1' }, apiVersion: 'v1', kind: 'ConfigMap', metadata: { labels: { b: '2', a: '1' }, name: 'order' } });
+    assert.equal(c2.metadata.resourceVersion, c.metadata.resourceVersion);
   });
 
   it('status subresource: spec updates keep status; status updates keep spec', async () => {
@@ -396,11 +424,78 @@ describe('list', () => {
     // Paging an Exact list stays at that revision.
     const p1 = await cms.list({ namespace: 'pg', limit: 1, resourceVersion: at, resourceVersionMatch: 'Exact' });
     assert.equal(p1.resourceVersion, at);
-    // resourceVersionMatch without resourceVersion → 400; a compacted revision → 410.
-    assert.equal((await statusOf(() => cms.list({ namespace: 'pg', resourceVersionMatch: 'Exact' }))).code, 400);
+    // ListOptions validation, as upstream: 422 Invalid on ListOptions.meta.k8s.io.
+    const bad: [Parameters<ResourceStorage['list']>[0], string][] = [
+      [{ resourceVersionMatch: 'Exact' }, 'resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided'],
+      [{ resourceVersion: '0', resourceVersionMatch: 'Exact' }, 'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"'],
+      [{ resourceVersion: at, resourceVersionMatch: 'Newest' }, 'resourceVersionMatch: Unsupported value: "Newest": supported values: "Exact", "NotOlderThan", ""'],
+      [{ resourceVersion: at, resourceVersionMatch: 'NotOlderThan', continue: p1.continue }, 'continue: Forbidden: continue may not be specified with resourceVersionMatch'],
+    ];
+    for (const [o, msg] of bad) {
+      const e = await statusOf(() => cms.list({ namespace: 'pg', ...o }));
+      assert.equal(e.code, 422, JSON.stringify(o));
+      assert.equal(e.message, `ListOptions.meta.k8s.io "" is invalid: ${msg}`);
+    }
+    // resourceVersion "0" with NotOlderThan is any recent state.
+    const any = await cms.list({ namespace: 'pg', resourceVersion: '0', resourceVersionMatch: 'NotOlderThan' }, true);
+    assert.ok(any.objects!.some((o) => o.metadata.name === 'exact-later'));
+    const nto = await cms.list({ namespace: 'pg', resourceVersion: at, resourceVersionMatch: 'NotOlderThan' }, true);
+    assert.ok(Number(nto.resourceVersion) >= Number(at));
+    assert.deepEqual(nto.objects!.find((o) => o.metadata.name === 'exact')?.data, { v: '2' });
+    // A compacted revision → 410.
     await store.compact(store.revision);
     const gone = await statusOf(() => cms.list({ namespace: 'pg', resourceVersion: at, resourceVersionMatch: 'Exact' }));
     assert.equal(gone.code, 410);
     assert.equal(gone.reason, 'Expired');
+  });
+});
+
+describe('watch cache window', () => {
+  const sink = (got: string[]): WatchSink => ({
+    send: (type, o) => { got.push(`${type} ${o.metadata.name}@${o.metadata.resourceVersion}`); return true; },
+    close: () => { got.push('CLOSED'); },
+  });
+
+  it('keeps at most `capacity` events; older resourceVersions are too old', async () => {
+    const rt = allKinds.find((k) => k.kind === 'ConfigMap')!;
+    await nss.create(undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'wc' } });
+    const cache = new WatchCache(store, rt, 5);
+    cache.start();
+    try {
+      const rvs: number[] = [];
+      for (let i = 0; i < 8; i++) rvs.push(Number((await cms.create('wc', cm(`w${i}`))).metadata.resourceVersion));
+      await cache.waitFor(rvs[7]);
+      assert.equal(cache.size, 5);
+      const filter = buildFilter(rt, 'wc');
+      assert.throws(() => cache.watch(rvs[1], filter, sink([])), TooOldError);
+      const got: string[] = [];
+      const stop = cache.watch(rvs[2], filter, sink(got));
+      assert.deepEqual(got, [3, 4, 5, 6, 7].map((i) => `ADDED w${i}@${rvs[i]}`));
+      stop();
+    } finally {
+      cache.stop();
+    }
+  });
+
+  it('keeps at most about `maxBytes` of events, and always the newest one', async () => {
+    const rt = allKinds.find((k) => k.kind === 'ConfigMap')!;
+    const cache = new WatchCache(store, rt, 10_000, 100 * 1024);
+    cache.start();
+    try {
+      const big = 'x'.repeat(20 * 1024);
+      let last = 0;
+      for (let i = 0; i < 20; i++) last = Number((await cms.create('wc', cm(`big${i}`, { big }))).metadata.resourceVersion);
+      await cache.waitFor(last);
+      assert.ok(cache.size >= 1 && cache.size <= 3, `holds ${cache.size} events of ~40 KiB`);
+      const huge = Number((await cms.create('wc', cm('huge', { big: 'y'.repeat(200 * 1024) }))).metadata.resourceVersion);
+      await cache.waitFor(huge);
+      assert.equal(cache.size, 1);
+      const got: string[] = [];
+      cache.watch(huge - 1, buildFilter(rt, 'wc'), sink(got))();
+      assert.deepEqual(got, [`ADDED huge@${huge}`]);
+      assert.throws(() => cache.watch(last - 1, buildFilter(rt, 'wc'), sink([])), TooOldError);
+    } finally {
+      cache.stop();
+    }
   });
 });
