@@ -20,6 +20,7 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { loadKubeconfig } from '../src/client/kubeconfig.js';
 
@@ -221,14 +222,16 @@ class Conn {
       const req = mod.request({
         host: this.base.hostname, port: this.base.port, method, path: pathname, agent: this.agent,
         headers: {
-          ...this.headers, Accept: 'application/json',
+          // As client-go (and so kubectl) does: the server gzips large responses.
+          ...this.headers, Accept: 'application/json', 'Accept-Encoding': 'gzip',
           ...(body !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } : {}),
         },
       }, (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
+        const stream = res.headers['content-encoding'] === 'gzip' ? res.pipe(zlib.createGunzip()) : res;
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        stream.on('error', reject);
       });
       req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${pathname}: no answer in ${timeoutMs} ms`)));
       req.on('error', reject);

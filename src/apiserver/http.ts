@@ -3,6 +3,7 @@
 // Status errors.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { gzip } from 'node:zlib';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { errBadRequest, errInternal, errTooLarge, errUnsupportedMediaType, StatusError } from '../api/errors.js';
 import { decodeKubernetesProtobuf } from './protobuf.js';
@@ -159,4 +160,35 @@ export function writeError(res: ServerResponse, err: unknown): number {
   if (!res.headersSent) writeJson(res, se.code, se.status);
   else res.destroy();
   return se.code;
+}
+
+/** Responses at least this large are gzipped for clients that accept it (kube-apiserver's threshold). */
+export const GZIP_MIN_BYTES = 128 * 1024;
+/** zlib level: kube-apiserver compresses for speed, not size. */
+export const GZIP_LEVEL = 1;
+
+export function acceptsGzip(req: IncomingMessage): boolean {
+  const h = req.headers['accept-encoding'];
+  return typeof h === 'string' && /(^|,)\s*gzip\s*(;\s*q=(?!0(\.0*)?\s*($|,))[0-9.]+)?\s*($|,)/i.test(h);
+}
+
+/**
+ * Sends a complete body, gzipped (off the main thread) when it is large and the client takes
+ * gzip, as kube-apiserver does; client-go, and so kubectl, always asks for it.
+ */
+export async function sendBody(req: IncomingMessage, res: ServerResponse, code: number, contentType: string,
+                               body: Buffer | string, extra: Record<string, string> = {}): Promise<void> {
+  const buf = typeof body === 'string' ? Buffer.from(body) : body;
+  const headers: Record<string, string> = { 'Content-Type': contentType, 'Cache-Control': 'no-cache, private', ...extra };
+  if (buf.length >= GZIP_MIN_BYTES && acceptsGzip(req)) {
+    const z = await new Promise<Buffer>((resolve, reject) => gzip(buf, { level: GZIP_LEVEL }, (e, out) => (e ? reject(e) : resolve(out))));
+    headers['Content-Encoding'] = 'gzip';
+    headers['Content-Length'] = String(z.length);
+    res.writeHead(code, headers);
+    res.end(z);
+    return;
+  }
+  headers['Content-Length'] = String(buf.length);
+  res.writeHead(code, headers);
+  res.end(buf);
 }

@@ -11,7 +11,7 @@ import {
 import { deepClone, type KObject, apiVersionOf, isObject } from '../api/meta.js';
 import type { ResourceType } from '../api/registry.js';
 import { validateObjectMeta, validateObjectMetaUpdate } from '../api/validation/common.js';
-import { decodeObject, encodeObject, listPrefix, objectKey, objectJsonWithRv } from './codec.js';
+import { decodeObject, encodeObject, listPrefix, objectKey } from './codec.js';
 import { buildFilter, matchesFilter, type ObjectFilter } from './filter.js';
 import { CompactedError, FutureRevisionError, type KeyValue, type Store } from './storage/types.js';
 import { WatchCache } from './watchcache.js';
@@ -37,10 +37,12 @@ export interface ListOptions {
 }
 
 export interface ListResult {
-  /** Items as JSON text (resourceVersion spliced in) — lists pass objects through unparsed. */
+  /** Items as JSON text (resourceVersion spliced in), for lists that had to parse them. */
   items: string[];
   /** Parsed items, when the caller asked for them. */
   objects?: KObject[];
+  /** When nothing needed parsing: the stored values themselves (items is then empty). */
+  kvs?: KeyValue[];
   resourceVersion: string;
   continue?: string;
   remainingItemCount?: number;
@@ -54,6 +56,12 @@ const nowIso = () => new Date(Math.floor(Date.now() / 1000) * 1000).toISOString(
 
 /** Kinds whose metadata.generation tracks spec changes (as their upstream strategies do). */
 const TRACKS_GENERATION = new Set(['Deployment', 'ReplicaSet', 'NetworkPolicy', 'Ingress', 'IngressClass', 'EndpointSlice', 'Pod']);
+
+/**
+ * Pages count the items after them for remainingItemCount only this far; past it the field is
+ * left out (it is optional upstream too), so walking a huge list stays linear.
+ */
+const REMAINING_COUNT_LIMIT = 10_000;
 
 /** Kinds whose status writes may not change labels (their status strategies reset them). */
 const STATUS_KEEPS_LABELS = new Set(['Deployment', 'ReplicaSet']);
@@ -181,14 +189,18 @@ export class ResourceStorage {
         }
       }
       let cursor = after;
-      let remaining = 0;
+      let remaining: number | undefined;
+      const rawKvs: KeyValue[] = [];
+      const taken = () => items.length + rawKvs.length;
+      const rest = (count: number, used: number) => (count < 0 ? -1 : Math.max(count - used, 0));
       for (;;) {
-        const batch = limit ? Math.max(limit - items.length, 1) * (filter.everything ? 1 : 2) : 0;
-        const r = await this.store.range(prefix, { prefix: true, after: cursor, limit: batch, revision: atRevision || undefined });
+        const batch = limit ? Math.max(limit - taken(), 1) * (filter.everything ? 1 : 2) : 0;
+        const r = await this.store.range(prefix, { prefix: true, after: cursor, limit: batch, revision: atRevision || undefined,
+          countLimit: limit ? REMAINING_COUNT_LIMIT : undefined });
         atRevision = r.revision;
         for (let i = 0; i < r.kvs.length; i++) {
           const kv = r.kvs[i];
-          if (limit && items.length >= limit) { more = true; remaining = r.count - i; break; }
+          if (limit && taken() >= limit) { more = true; remaining = rest(r.count, i); break; }
           lastKey = kv.key;
           if (needParse) {
             const o = decodeObject(kv);
@@ -196,21 +208,22 @@ export class ResourceStorage {
             items.push(JSON.stringify(o));
             if (parse) objects.push(o);
           } else {
-            items.push(objectJsonWithRv(kv));
+            rawKvs.push(kv);
           }
         }
         if (more || !r.more || !limit) {
           if (!more && r.more && limit) more = true;
-          if (more && !remaining) remaining = Math.max(r.count - r.kvs.length, 0);
+          if (more && remaining === undefined) remaining = rest(r.count, r.kvs.length);
           break;
         }
         cursor = r.kvs[r.kvs.length - 1]?.key ?? cursor;
-        if (items.length >= limit) { more = true; remaining = Math.max(r.count - r.kvs.length, 0); break; }
+        if (taken() >= limit) { more = true; remaining = rest(r.count, r.kvs.length); break; }
       }
       const result: ListResult = { items, objects: parse ? objects : undefined, resourceVersion: String(atRevision) };
+      if (!needParse) result.kvs = rawKvs;
       if (more && lastKey) {
         result.continue = encodeContinue(atRevision, lastKey, prefix);
-        if (filter.everything) result.remainingItemCount = remaining;
+        if (filter.everything && remaining !== undefined && remaining >= 0) result.remainingItemCount = remaining;
       }
       return result;
     } catch (e) {
@@ -231,7 +244,7 @@ export class ResourceStorage {
    * (limit, continue, a single-name lookup).
    */
   async streamList(opts: ListOptions, begin: (resourceVersion: string) => void,
-                   write: (items: string[]) => Promise<void>): Promise<boolean> {
+                   write: (items: string[] | KeyValue[]) => Promise<void>): Promise<boolean> {
     if ((opts.limit && opts.limit > 0) || opts.continue) return false;
     const filter = buildFilter(this.rt, opts.namespace, opts.labelSelector, opts.fieldSelector);
     if (filter.name !== undefined) return false;
@@ -242,14 +255,17 @@ export class ResourceStorage {
     const BATCH = 1000;
     let after: string | undefined;
     for (;;) {
-      const r = await this.store.range(prefix, { prefix: true, after, limit: BATCH, revision: revision || undefined });
-      const items: string[] = [];
-      for (const kv of r.kvs) {
-        if (filter.everything) { items.push(objectJsonWithRv(kv)); continue; }
-        const o = decodeObject(kv);
-        if (matchesFilter(this.rt, filter, o)) items.push(JSON.stringify(o));
+      const r = await this.store.range(prefix, { prefix: true, after, limit: BATCH, revision: revision || undefined, countLimit: 0 });
+      if (filter.everything) {
+        if (r.kvs.length) await write(r.kvs); // passed through unparsed
+      } else {
+        const items: string[] = [];
+        for (const kv of r.kvs) {
+          const o = decodeObject(kv);
+          if (matchesFilter(this.rt, filter, o)) items.push(JSON.stringify(o));
+        }
+        if (items.length) await write(items);
       }
-      if (items.length) await write(items);
       if (!r.more || !r.kvs.length) return true;
       after = r.kvs[r.kvs.length - 1].key;
     }

@@ -19,10 +19,12 @@ import { Registry as MetricsRegistry, exponentialBuckets } from '../util/metrics
 import { aggregatedDiscovery, apiGroupDoc, apiGroupList, apiResourceList, apiVersions } from './discovery.js';
 import { buildFilter } from './filter.js';
 import {
-  negotiate, parseAccept, parseBody, readBody, writeError, writeJson, writeShaped, type ResponseShape,
+  acceptsGzip, GZIP_LEVEL, negotiate, parseAccept, parseBody, readBody, sendBody, writeError, writeJson, writeShaped, type ResponseShape,
 } from './http.js';
+import { createGzip } from 'node:zlib';
 import { namespaceTerminatingError, ResourceStorage, type DeleteOptions, type StorageHost } from './rest.js';
-import type { Store } from './storage/types.js';
+import type { KeyValue, Store } from './storage/types.js';
+import { objectJsonWithRv, objectsJsonBuffer } from './codec.js';
 import { TooOldError, type CachedEvent } from './watchcache.js';
 import { pruneUnknownFields } from './prune.js';
 
@@ -201,9 +203,8 @@ export class ApiServer implements StorageHost {
     if (path.startsWith('/openapi/v3/')) {
       const doc = openapiV3DocumentJSON(path.slice('/openapi/v3/'.length), this.opts.resources);
       if (!doc) throw notFoundPath(path);
-      res.writeHead(200, { 'Content-Type': 'application/json', ETag: `"${doc.hash}"`,
+      await sendBody(req, res, 200, 'application/json', doc.json, { ETag: `"${doc.hash}"`,
         'Cache-Control': url.searchParams.has('hash') ? 'public, immutable' : 'no-cache, private' });
-      res.end(doc.json);
       return 200;
     }
     const seg = path.split('/').slice(1).map(decodeURIComponent);
@@ -312,7 +313,7 @@ export class ApiServer implements StorageHost {
         limit: Number(q.get('limit') ?? 0) || 0, continue: q.get('continue'),
         resourceVersion: q.get('resourceVersion'), resourceVersionMatch: q.get('resourceVersionMatch'),
       };
-      if (shape.kind === 'json' && await this.streamJsonList(res, rt, storage, listOpts)) return 200;
+      if (shape.kind === 'json' && await this.streamJsonList(req, res, rt, storage, listOpts)) return 200;
       const list = await storage.list(listOpts, shape.kind === 'table' || shape.kind === 'partial');
       const meta: Record<string, unknown> = { resourceVersion: list.resourceVersion };
       if (list.continue) meta.continue = list.continue;
@@ -326,8 +327,13 @@ export class ApiServer implements StorageHost {
         }, shape);
       } else {
         const head = JSON.stringify({ kind: `${rt.kind}List`, apiVersion: apiVersionOf(rt.group, rt.version), metadata: meta });
-        const body = `${head.slice(0, -1)},"items":[${list.items.join(',')}]}`;
-        writeShaped(res, 200, body, shape);
+        if (shape.kind === 'json' && list.kvs) {
+          const body = Buffer.concat([Buffer.from(`${head.slice(0, -1)},"items":[`), objectsJsonBuffer(list.kvs, false), Buffer.from(']}')]);
+          await sendBody(req, res, 200, 'application/json', body);
+        } else {
+          const items = list.kvs ? list.kvs.map(objectJsonWithRv) : list.items;
+          writeShaped(res, 200, `${head.slice(0, -1)},"items":[${items.join(',')}]}`, shape);
+        }
       }
       return 200;
     }
@@ -428,32 +434,42 @@ export class ApiServer implements StorageHost {
    * Writes a whole JSON list as it is read from the store, batch by batch, waiting for the
    * socket to drain between batches: memory stays flat however long the list is.
    */
-  private async streamJsonList(res: ServerResponse, rt: ResourceType, storage: ResourceStorage,
+  private async streamJsonList(req: IncomingMessage, res: ServerResponse, rt: ResourceType, storage: ResourceStorage,
                                opts: Parameters<ResourceStorage['list']>[0]): Promise<boolean> {
     let first = true;
-    const send = (text: string) => new Promise<void>((resolve, reject) => {
+    // Streamed lists are large by nature: gzip them (in zlib's thread) when the client takes it.
+    const gz = acceptsGzip(req) ? createGzip({ level: GZIP_LEVEL }) : undefined;
+    const out: NodeJS.WritableStream & { write(c: string | Buffer): boolean } = gz ?? res;
+    const send = (text: string | Buffer) => new Promise<void>((resolve, reject) => {
       if (res.destroyed) { reject(new Error('client went away')); return; }
-      if (res.write(text)) resolve();
+      if (out.write(text)) resolve();
       else {
         const done = () => { res.off('close', gone); resolve(); };
-        const gone = () => { res.off('drain', done); reject(new Error('client went away')); };
-        res.once('drain', done);
+        const gone = () => { out.removeListener('drain', done); reject(new Error('client went away')); };
+        out.once('drain', done);
         res.once('close', gone);
       }
     });
     try {
       return await storage.streamList(opts, (rv) => {
-        res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
+        const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' };
+        if (gz) { headers['Content-Encoding'] = 'gzip'; gz.pipe(res); }
+        res.writeHead(200, headers);
         const head = JSON.stringify({ kind: `${rt.kind}List`, apiVersion: apiVersionOf(rt.group, rt.version), metadata: { resourceVersion: rv } });
-        res.write(`${head.slice(0, -1)},"items":[`);
+        out.write(`${head.slice(0, -1)},"items":[`);
       }, async (items) => {
-        await send((first ? '' : ',') + items.join(','));
+        const chunk = typeof items[0] === 'string'
+          ? (first ? '' : ',') + (items as string[]).join(',')
+          : objectsJsonBuffer(items as KeyValue[], !first);
+        await send(chunk);
         first = false;
       }).then((streamed) => {
-        if (streamed) res.end(']}');
+        if (streamed) out.end(']}');
+        else gz?.destroy();
         return streamed;
       });
     } catch (e) {
+      gz?.destroy();
       if (res.headersSent) { res.destroy(); return true; }
       throw e;
     }

@@ -460,11 +460,16 @@ export class EmbeddedStore implements Store {
     const kvs: KeyValue[] = [];
     let count = 0;
     let more = false;
-    const take = (kv: KeyValue): void => {
+    let extra = 0;
+    const countLimit = opts.countLimit ?? Infinity;
+    /** Returns false once counting should stop (countLimit reached). */
+    const take = (kv: KeyValue): boolean => {
       count++;
-      if (opts.countOnly) return;
-      if (kvs.length < limit) kvs.push(kv);
-      else more = true;
+      if (opts.countOnly) return true;
+      if (kvs.length < limit) { kvs.push(kv); return true; }
+      more = true;
+      if (++extra > countLimit) { count = -1; return false; }
+      return true;
     };
     if (!opts.prefix) {
       const rec = this.keys.get(key);
@@ -475,8 +480,7 @@ export class EmbeddedStore implements Store {
       this.index.scan(useAfter ? opts.after! : key, useAfter, (rec) => {
         if (!rec.key.startsWith(key)) return false;
         const kv = live(versionAt(rec, rev));
-        if (kv) take(kv);
-        return true;
+        return kv ? take(kv) : true;
       });
     }
     return { kvs, more, count, revision: rev };

@@ -26,13 +26,19 @@ export interface RangeOptions {
   revision?: number;
   /** Only count, don't return values. */
   countOnly?: boolean;
+  /**
+   * Stop counting this many keys past the last one returned: `count` is then -1 (unknown).
+   * Lets a paginated walk of a large prefix cost O(page) per page instead of O(rest).
+   */
+  countLimit?: number;
 }
 
 export interface RangeResult {
   kvs: KeyValue[];
   /** True when `limit` cut the result short. */
   more: boolean;
-  /** Number of keys in the range (all of them, not only the returned ones). */
+  /** Number of keys in the range (all of them, not only the returned ones); -1 when
+   *  `countLimit` stopped the count. */
   count: number;
   /** The store's revision the read was served at. */
   revision: number;
