@@ -8,6 +8,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: 'run the API server (HTTPS, durable store, kubeconfig in the data dir)',
     run: async (argv) => (await import('./apiserver.js')).runApiServer(argv),
   },
+  cni: {
+    summary: 'the CNI plugin (CNI spec 1.1): reads CNI_COMMAND etc. from the environment, the config from stdin',
+    run: async () => { await (await import('../cni/main.js')).main(); return -1; },
+  },
 };
 
 function usage(): string {
