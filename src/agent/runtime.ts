@@ -1,0 +1,247 @@
+// The agent's runtime (what containerd + runc are to kubelet): pod sandboxes (a network
+// namespace attached by the CNI plugin, plus /etc/netns/<ns>/{resolv.conf,hosts}) and
+// containers (processes started with `ip netns exec <ns>`, stdout/stderr to CRI log files).
+//
+// The CNI plugin must run with the node's netns as its network context. When the agent runs
+// inside that netns (production: `podnet up` starts node daemons there) it calls the plugin
+// in-process; otherwise (tests: the agent shares the host netns with the API server on
+// 127.0.0.1) it runs the plugin executable under `ip netns exec <node netns>`.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, createWriteStream, type WriteStream } from 'node:fs';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runCniPlugin } from '../cni/main.js';
+import { inNamedNetns } from '../cni/bridge.js';
+import type { CniResult, PodnetNetConf } from '../cni/spec.js';
+import { run } from '../net/exec.js';
+import { Ip } from '../net/ip.js';
+import { criLogLine, rfc3339Nano } from './pure.js';
+
+// ---- CNI ------------------------------------------------------------------------------------
+
+export interface CniContext {
+  /** The node's netns (name under /run/netns); undefined = the agent's own. */
+  nodeNetns?: string;
+  conf: PodnetNetConf;
+}
+
+/** The plugin executable next to this module (dist layout: src/agent → src/cni/main.js). */
+export function cniPluginPath(): string {
+  return fileURLToPath(new URL('../cni/main.js', import.meta.url));
+}
+
+let selfNetns: Promise<string | undefined> | undefined;
+
+/** Whether a plugin call must go through `ip netns exec` (the agent is not in the node netns). */
+async function needsExec(nodeNetns?: string): Promise<boolean> {
+  if (!nodeNetns) return false;
+  selfNetns ??= inNamedNetns();
+  return (await selfNetns) !== nodeNetns;
+}
+
+/** One plugin invocation; resolves with the parsed result (ADD) or throws the plugin's error. */
+export async function callCni(ctx: CniContext, command: 'ADD' | 'DEL' | 'CHECK', containerID: string, netnsPath: string,
+  args: Record<string, string> = {}): Promise<CniResult | undefined> {
+  const env: Record<string, string> = {
+    CNI_COMMAND: command, CNI_CONTAINERID: containerID, CNI_NETNS: netnsPath, CNI_IFNAME: 'eth0',
+    CNI_PATH: path.dirname(cniPluginPath()),
+    CNI_ARGS: Object.entries(args).map(([k, v]) => `${k}=${v}`).join(';'),
+  };
+  const stdin = JSON.stringify(ctx.conf);
+  let out: { stdout: string; exitCode: number; stderr?: string };
+  if (await needsExec(ctx.nodeNetns)) {
+    const r = await run(process.execPath, [cniPluginPath()], {
+      netns: ctx.nodeNetns, input: stdin, allowFailure: true, timeoutMs: 30_000, env: { PATH: process.env.PATH, ...env },
+    });
+    out = { stdout: r.stdout, exitCode: r.code, stderr: r.stderr };
+  } else {
+    out = await runCniPlugin(env, stdin);
+  }
+  if (out.exitCode !== 0) {
+    let msg = out.stdout.trim() || out.stderr?.trim() || `exit code ${out.exitCode}`;
+    try {
+      const e = JSON.parse(out.stdout) as { msg?: string; details?: string; code?: number };
+      msg = `${e.msg ?? 'error'}${e.details ? `: ${e.details}` : ''} (code ${e.code})`;
+    } catch { /* keep the raw text */ }
+    throw new Error(`CNI ${command} for ${containerID}: ${msg}`);
+  }
+  return command === 'ADD' ? (JSON.parse(out.stdout) as CniResult) : undefined;
+}
+
+// ---- sandboxes ------------------------------------------------------------------------------
+
+export interface SandboxState {
+  uid: string;
+  namespace: string;
+  name: string;
+  /** The pod netns name; '' for hostNetwork pods. */
+  netns: string;
+  podIPs: string[];
+  createdAt: string;
+  /** Container process ids last started, for cleanup after an agent restart. */
+  pids: Record<string, number>;
+}
+
+export async function writeJsonAtomic(file: string, v: unknown): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.tmp-${process.pid}`;
+  await fs.writeFile(tmp, JSON.stringify(v), { mode: 0o600 });
+  await fs.rename(tmp, file);
+}
+
+/** Creates the pod netns (idempotent) with lo up. */
+export async function ensureNetns(name: string): Promise<void> {
+  const have = await Ip.netnsList().catch(() => [] as string[]);
+  if (!have.includes(name)) await Ip.netnsAdd(name);
+  await new Ip(name).setUp('lo');
+}
+
+/** Attaches the pod to the node network; returns its IPs (first family first as the plugin ordered them). */
+export async function attachSandbox(ctx: CniContext, uid: string, netns: string, pod: { namespace: string; name: string }): Promise<string[]> {
+  const res = await callCni(ctx, 'ADD', uid, `/run/netns/${netns}`, {
+    K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: pod.name, K8S_POD_INFRA_CONTAINER_ID: uid, K8S_POD_UID: uid,
+  });
+  const ips = (res?.ips ?? []).map((i) => i.address.split('/')[0]!);
+  // IPv4 first, as kubelet orders podIPs by the cluster's primary family (podnet's is IPv4)
+  return [...ips.filter((i) => !i.includes(':')), ...ips.filter((i) => i.includes(':'))];
+}
+
+/** Writes /etc/netns/<netns>/{resolv.conf,hosts} (read by `ip netns exec`). */
+export async function writeNetnsFiles(netns: string, resolv: string, hosts: string): Promise<void> {
+  const dir = path.join('/etc/netns', netns);
+  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+  await fs.writeFile(path.join(dir, 'resolv.conf'), resolv, { mode: 0o644 });
+  await fs.writeFile(path.join(dir, 'hosts'), hosts, { mode: 0o644 });
+}
+
+/** Detach (CNI DEL), delete the netns and its /etc/netns entry. Every step runs; errors are collected. */
+export async function destroySandbox(ctx: CniContext | undefined, uid: string, netns: string): Promise<void> {
+  const errors: string[] = [];
+  if (ctx) await callCni(ctx, 'DEL', uid, `/run/netns/${netns}`).catch((e: Error) => errors.push(e.message));
+  await Ip.netnsDel(netns).catch((e: Error) => errors.push(e.message));
+  await fs.rm(path.join('/etc/netns', netns), { recursive: true, force: true }).catch((e: Error) => errors.push(e.message));
+  if (errors.length) throw new Error(`tearing down sandbox ${netns}: ${errors.join('; ')}`);
+}
+
+// ---- containers -----------------------------------------------------------------------------
+
+/** `which`: the program's absolute path if executable, searching PATH for bare names. */
+export function which(cmd: string, searchPath: string): string | undefined {
+  const ok = (p: string) => { try { accessSync(p, constants.X_OK); return true; } catch { return false; } };
+  if (cmd.includes('/')) return ok(cmd) ? cmd : undefined;
+  for (const dir of searchPath.split(':')) {
+    if (!dir) continue;
+    const p = path.join(dir, cmd);
+    if (ok(p)) return p;
+  }
+  return undefined;
+}
+
+/** Writes a stream as CRI log lines (F for full lines; P for pieces of lines over 16 KiB). */
+class CriLogSink {
+  private buf: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
+  private static readonly MAX = 16 * 1024;
+  constructor(private readonly out: WriteStream) {}
+
+  write(stream: 'stdout' | 'stderr', chunk: string): void {
+    let s = this.buf[stream] + chunk;
+    let nl: number;
+    while ((nl = s.indexOf('\n')) >= 0) {
+      this.emit(stream, s.slice(0, nl), false);
+      s = s.slice(nl + 1);
+    }
+    while (s.length > CriLogSink.MAX) { this.emit(stream, s.slice(0, CriLogSink.MAX), true); s = s.slice(CriLogSink.MAX); }
+    this.buf[stream] = s;
+  }
+
+  flush(): void {
+    for (const st of ['stdout', 'stderr'] as const) if (this.buf[st]) { this.emit(st, this.buf[st], false); this.buf[st] = ''; }
+  }
+
+  private emit(stream: 'stdout' | 'stderr', text: string, partial: boolean): void {
+    const [s, ns] = process.hrtime();
+    void s;
+    this.out.write(criLogLine(rfc3339Nano(Date.now(), ns % 1_000_000), stream, text.replace(/\r$/, ''), partial));
+  }
+}
+
+export interface ProcessExit { exitCode: number; signal?: string; finishedAt: number }
+
+export interface ContainerProcess {
+  pid: number;
+  startedAt: number;
+  exited: Promise<ProcessExit>;
+  /** Signals the container's whole process group. */
+  kill(signal: NodeJS.Signals): void;
+}
+
+const SIGNUM: Partial<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGABRT: 6, SIGSEGV: 11, SIGPIPE: 13 };
+
+/**
+ * Starts a container process: `ip netns exec <netns> <command> <args…>` (or the command itself
+ * when netns is undefined: the agent's own netns), in its own process group, with `env` only,
+ * stdout/stderr to `logFile` in CRI format.
+ */
+export async function startContainerProcess(o: {
+  netns?: string; command: string; args: string[]; env: Record<string, string>; cwd?: string; logFile: string;
+}): Promise<ContainerProcess> {
+  await fs.mkdir(path.dirname(o.logFile), { recursive: true, mode: 0o755 });
+  const out = createWriteStream(o.logFile, { flags: 'a', mode: 0o640 });
+  await new Promise<void>((res, rej) => { out.once('open', () => res()); out.once('error', rej); });
+  const sink = new CriLogSink(out);
+  const argv = o.netns ? ['ip', 'netns', 'exec', o.netns, o.command, ...o.args] : [o.command, ...o.args];
+  const cwd = o.cwd && (await fs.stat(o.cwd).then((s) => s.isDirectory(), () => false)) ? o.cwd : '/';
+  let child: ChildProcess;
+  try {
+    // `ip` is looked up in the agent's PATH; the container gets only its own environment.
+    child = spawn(argv[0] === 'ip' ? (which('ip', process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin') ?? 'ip') : argv[0]!, argv.slice(1), {
+      env: o.env, cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (e) {
+    out.end();
+    throw e;
+  }
+  const startedAt = Date.now();
+  child.stdout!.setEncoding('utf8');
+  child.stderr!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => sink.write('stdout', d));
+  child.stderr!.on('data', (d: string) => sink.write('stderr', d));
+  const exited = new Promise<ProcessExit>((resolve) => {
+    let done = false;
+    const finish = (x: ProcessExit) => {
+      if (done) return;
+      done = true;
+      sink.flush();
+      out.end();
+      resolve(x);
+    };
+    child.once('error', (e) => {
+      sink.write('stderr', `podnet: could not start ${o.command}: ${e.message}\n`);
+      finish({ exitCode: 128, finishedAt: Date.now() });
+    });
+    child.once('close', (code, signal) => {
+      finish({ exitCode: code ?? 128 + (signal ? SIGNUM[signal] ?? 15 : 0), signal: signal ?? undefined, finishedAt: Date.now() });
+    });
+  });
+  const pid = child.pid ?? -1;
+  return {
+    pid, startedAt, exited,
+    kill(signal) {
+      if (pid <= 0) return;
+      try { process.kill(-pid, signal); } catch { try { child.kill(signal); } catch { /* gone */ } }
+    },
+  };
+}
+
+/** Kills a leftover process group from an earlier agent run, if that pid still leads one. */
+export async function killStale(pid: number): Promise<void> {
+  if (!(pid > 1)) return;
+  try {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+    const pgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    if (pgid !== pid) return; // not the group leader we started: leave it alone
+    process.kill(-pid, 'SIGKILL');
+  } catch { /* gone */ }
+}
