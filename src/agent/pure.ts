@@ -509,7 +509,8 @@ export function computePodStatus(input: StatusInput): J {
     conditions,
     hostIP: input.hostIPs[0], hostIPs: input.hostIPs.map((ip) => ({ ip })),
     startTime: input.startTime,
-    containerStatuses: pod.containers.map((c) => toApi(input.containers.find((x) => x.name === c.name) ?? waitingStatus(c, 'ContainerCreating'))),
+    containerStatuses: pod.containers.map((c) => toApi(input.containers.find((x) => x.name === c.name) ??
+      waitingStatus(c, initNotDone.length && phase !== 'Succeeded' ? 'PodInitializing' : 'ContainerCreating'))),
   };
   if (input.podIPs.length) { st.podIP = input.podIPs[0]; st.podIPs = input.podIPs.map((ip) => ({ ip })); }
   if (pod.initContainers.length) {
