@@ -21,6 +21,8 @@ export interface StartOptions {
   controllers?: boolean;
   /** Which controllers (kube-controller-manager's --controllers syntax); all when omitted. */
   controllerNames?: string[];
+  /** The cluster's pod ranges, for node IPAM. */
+  clusterCIDRs?: string[];
   clusterName?: string;
   bookmarkIntervalMs?: number;
   resources?: ResourceType[];
@@ -55,7 +57,7 @@ export async function startApiServer(o: StartOptions): Promise<RunningApiServer>
     let controllers: Promise<(() => Promise<void>) | undefined> = Promise.resolve(undefined);
     if (o.controllers !== false) {
       controllers = import('../controllers/manager.js')
-        .then(({ startControllerManager }) => startControllerManager(kubeconfigPath, allKindsOf(o), { controllers: o.controllerNames }))
+        .then(({ startControllerManager }) => startControllerManager(kubeconfigPath, allKindsOf(o), { controllers: o.controllerNames, clusterCIDRs: o.clusterCIDRs }))
         .catch((e: unknown) => { console.error(`podnet: controllers: ${(e as Error).message}`); return undefined; });
     }
     const stopControllers = async () => (await controllers)?.();

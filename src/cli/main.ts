@@ -3,7 +3,15 @@
 
 import { CliError } from './args.js';
 
-const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
+const cluster = () => import('./cluster.js');
+
+const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number>; hidden?: boolean }> = {
+  up: { summary: 'create a cluster on this machine: nodes and pods in network namespaces (root)', run: async (a) => (await cluster()).runUp(a) },
+  down: { summary: 'remove a cluster and everything it created (root)', run: async (a) => (await cluster()).runDown(a) },
+  status: { summary: "show a cluster's state", run: async (a) => (await cluster()).runStatus(a) },
+  list: { summary: 'list the clusters on this machine', run: async (a) => (await cluster()).runList(a) },
+  kubeconfig: { summary: "print a cluster's kubeconfig", run: async (a) => (await cluster()).runKubeconfig(a) },
+  supervise: { summary: 'run a cluster in the foreground (what up starts)', run: async (a) => (await cluster()).runSupervise(a), hidden: true },
   apiserver: {
     summary: 'run the API server (HTTPS, durable store, kubeconfig in the data dir)',
     run: async (argv) => (await import('./apiserver.js')).runApiServer(argv),
@@ -16,7 +24,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
 
 function usage(): string {
   const lines = ['Usage: podnet COMMAND [flags]', '', 'Commands:'];
-  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(12)} ${c.summary}`);
+  for (const [name, c] of Object.entries(COMMANDS)) if (!c.hidden) lines.push(`  ${name.padEnd(12)} ${c.summary}`);
   lines.push('', 'Run "podnet COMMAND --help" for the flags of a command.');
   return lines.join('\n');
 }
