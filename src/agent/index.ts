@@ -22,9 +22,10 @@ import { podCIDRsOf, postNodeStatus, registerNode, renewLease, NODES } from './n
 import {
   apiTime, backoffDelayMs, BACKOFF_BASE_MS, BACKOFF_MAX_MS, BACKOFF_RESET_MS, bridgeName, computePodStatus, containerEnv,
   ContainerConfigError, parseResolvConf, podDirName, podHostname, podResolvConf, processEnv, renderHosts, renderResolvConf,
-  resolveContainerCommand, sameStatus, sandboxName, shouldRestart, toPodInfo, waitingStatus,
-  type Container, type ContainerRuntimeStatus, type PodInfo,
+  resolveContainerCommand, sameStatus, sandboxName, serviceEnv, shouldRestart, toPodInfo, waitingStatus,
+  type Container, type ServiceLink, type ContainerRuntimeStatus, type PodInfo,
 } from './pure.js';
+import { parseProbe, ProbeState, runProbe, type ProbeSpec } from './probe.js';
 import {
   attachSandbox, destroySandbox, ensureNetns, killStale, startContainerProcess, which, writeJsonAtomic, writeNetnsFiles,
   type CniContext, type ContainerProcess, type SandboxState,
@@ -36,6 +37,7 @@ export { cniPluginPath } from './runtime.js';
 const PODS: GVR = { group: '', version: 'v1', resource: 'pods', namespaced: true };
 const CONFIGMAPS: GVR = { group: '', version: 'v1', resource: 'configmaps', namespaced: true };
 const SECRETS: GVR = { group: '', version: 'v1', resource: 'secrets', namespaced: true };
+const SERVICES: GVR = { group: '', version: 'v1', resource: 'services', namespaced: true };
 
 export interface AgentOptions {
   client: ApiClient;
@@ -102,6 +104,9 @@ interface PodState {
   carried?: Record<string, number>;
 }
 
+/** A timer that does not keep the process alive. */
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
 function readNodeResolv(nodeNetns?: string): string {
   for (const f of [...(nodeNetns ? [`/etc/netns/${nodeNetns}/resolv.conf`] : []), '/etc/resolv.conf']) {
     try { return readFileSync(f, 'utf8'); } catch { /* next */ }
@@ -159,7 +164,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       log(`heartbeat: ${(e as Error).message}`);
     }
   };
-  const every = (ms: number, f: () => unknown) => { const t = setInterval(f, ms); timers.add(t); };
+  const every = (ms: number, f: () => unknown) => { const t = setInterval(f, ms); t.unref(); timers.add(t); };
 
   // ---- pods ----
   const podsByUid = new Map<string, PodInfo>();
@@ -231,9 +236,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     if (!running.length) return;
     for (const s of running) { event(st.info, 'Normal', 'Killing', `Stopping container ${s.spec.name}`); s.proc!.kill('SIGTERM'); }
     const all = Promise.all(running.map((s) => s.proc!.exited));
-    const t = await Promise.race([all.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), Math.max(0, graceSec) * 1000))]);
+    const t = await Promise.race([all.then(() => true), sleep(Math.max(0, graceSec) * 1000).then(() => false)]);
     if (!t) for (const s of running) s.proc?.kill('SIGKILL');
-    await Promise.race([all, new Promise((r) => setTimeout(r, 5000))]);
+    await Promise.race([all, sleep(5000)]);
   }
 
   function slotFor(map: Map<string, Slot>, st: PodState, c: Container): Slot {
@@ -256,9 +261,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     const lastState = restart && 'terminated' in s.status.state ? s.status.state : s.status.lastState;
     let env: Record<string, string>;
     try {
+      await loadRefs(p, c);
       env = containerEnv(p, c, {
         podIPs: st.podIPs, hostIPs: opts.internalIPs,
         configMap: (n) => cache.get(`cm/${p.namespace}/${n}`), secret: (n) => cache.get(`secret/${p.namespace}/${n}`),
+        services: p.enableServiceLinks ? await serviceLinks(p.namespace) : {},
       });
     } catch (e) {
       if (!(e instanceof ContainerConfigError)) throw e;
@@ -298,6 +305,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     }
     await fs.rm(logFile, { force: true });
     const netns = p.hostNetwork ? await hostNetns() : st.netns;
+    const isMain = st.containers.get(c.name) === s;
+    const readiness = isMain ? parseProbe(c.readinessProbe, c, st.podIPs[0] ?? '') : undefined;
     const proc = await startContainerProcess({
       netns, command: r.command, args: r.args, env: processEnv(hostname, env, r.env), cwd: c.workingDir, logFile,
     });
@@ -306,9 +315,10 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     s.status = {
       name: c.name, image: c.image, imageID: r.imageID, containerID: `podnet://${containerID}`,
       state: { running: { startedAt: apiTime(proc.startedAt) } }, ...(lastState ? { lastState } : {}),
-      // no readiness probes yet: a running container is ready (init containers never are)
-      restartCount, ready: st.containers.get(c.name) === s, started: true,
+      // without a readiness probe a running container is ready (init containers never are)
+      restartCount, ready: isMain && !readiness, started: true,
     };
+    if (isMain) startProbes(st, s, proc, netns, processEnv(hostname, env, r.env), readiness, parseProbe(c.livenessProbe, c, st.podIPs[0] ?? ''));
     if (s.starts === 1 && !restart) event(p, 'Normal', 'Pulled', `Container image "${c.image}" already present on machine`);
     event(p, 'Normal', 'Created', `Created container: ${c.name}`);
     event(p, 'Normal', 'Started', `Started container ${c.name}`);
@@ -326,16 +336,47 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     });
   }
 
+  /** Readiness and liveness probing of one container instance, until it exits. */
+  function startProbes(st: PodState, s: Slot, proc: ContainerProcess, netns: string | undefined, env: Record<string, string>,
+    readiness: ProbeSpec | undefined, liveness: ProbeSpec | undefined): void {
+    const loop = async (spec: ProbeSpec, what: string, onResult: (ok: boolean) => void) => {
+      await sleep(spec.initialDelayMs);
+      while (s.proc === proc && !stopped) {
+        const ok = await runProbe(spec, netns, env).catch(() => false);
+        if (s.proc !== proc || stopped) return;
+        if (!ok) {
+          const why = spec.target.kind === 'unsupported' ? spec.target.message : `${spec.target.kind} probe did not succeed`;
+          event(st.info, 'Warning', 'Unhealthy', `${what} probe failed: ${why}`);
+        }
+        onResult(ok);
+        await sleep(spec.periodMs);
+      }
+    };
+    if (readiness) {
+      const ps = new ProbeState(readiness, false);
+      void loop(readiness, 'Readiness', (ok) => {
+        const now = ps.record(ok);
+        if (now !== s.status.ready && 'running' in s.status.state) { s.status = { ...s.status, ready: now }; queue.add(st.uid); }
+      });
+    }
+    if (liveness) {
+      const ps = new ProbeState(liveness, true);
+      void loop(liveness, 'Liveness', (ok) => {
+        if (ps.record(ok)) return;
+        event(st.info, 'Normal', 'Killing', `Container ${s.spec.name} failed liveness probe, will be restarted`);
+        proc.kill('SIGTERM');
+        void sleep(st.info.terminationGracePeriodSeconds * 1000).then(() => { if (s.proc === proc) proc.kill('SIGKILL'); });
+      });
+    }
+  }
+
   /**
    * Drives one container towards its desired state. Returns false while the container has
    * not finished (init containers: not yet succeeded). Sets `wake` for back-off timers.
    */
   async function stepContainer(st: PodState, s: Slot, isInit: boolean, wake: (at: number) => void): Promise<boolean> {
     const now = Date.now();
-    if (s.proc) {
-      if (!isInit && !s.status.ready && 'running' in s.status.state) s.status = { ...s.status, ready: true };
-      return false;
-    }
+    if (s.proc) return false;
     const state = s.status.state;
     const started = async (restart: boolean) => {
       await startContainer(st, s, restart);
@@ -434,7 +475,6 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         throw e;
       }
     }
-    await loadRefs(p);
     let wakeAt = Infinity;
     const wake = (at: number) => { wakeAt = Math.min(wakeAt, at); };
     let initDone = true;
@@ -454,11 +494,27 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
 
   // ConfigMaps and Secrets referenced by env, fetched when a container starts.
   const cache = new Map<string, Record<string, string>>();
-  async function loadRefs(p: PodInfo): Promise<void> {
-    for (const c of [...p.initContainers, ...p.containers]) {
-      for (const e of c.env ?? []) {
-        const cm = e.valueFrom?.configMapKeyRef?.name;
-        const sec = e.valueFrom?.secretKeyRef?.name;
+  /** The Services whose variables a container in `namespace` gets (its namespace's, plus default/kubernetes). */
+  async function serviceLinks(namespace: string): Promise<Record<string, string>> {
+    const toLink = (o: KObject): ServiceLink => {
+      const spec = (o.spec ?? {}) as { clusterIP?: string; ports?: { name?: string; port: number; protocol?: string }[] };
+      return { name: o.metadata.name ?? '', clusterIP: spec.clusterIP ?? '', ports: spec.ports ?? [] };
+    };
+    const list = (await client.resource(SERVICES, namespace).list()).items.map(toLink);
+    if (namespace !== 'default' && !list.some((s) => s.name === 'kubernetes')) {
+      const k = await client.resource(SERVICES, 'default').get('kubernetes').catch(() => undefined);
+      if (k) list.push(toLink(k));
+    }
+    return serviceEnv(list);
+  }
+
+  async function loadRefs(p: PodInfo, only: Container): Promise<void> {
+    for (const c of [only]) {
+      const refs = [
+        ...(c.env ?? []).map((e) => ({ cm: e.valueFrom?.configMapKeyRef?.name, sec: e.valueFrom?.secretKeyRef?.name })),
+        ...(c.envFrom ?? []).map((f) => ({ cm: f.configMapRef?.name, sec: f.secretRef?.name })),
+      ];
+      for (const { cm, sec } of refs) {
         try {
           if (cm) {
             const o = await client.resource(CONFIGMAPS, p.namespace).get(cm);
@@ -509,6 +565,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const initial = opts.podCIDRs?.length ? opts.podCIDRs : podCIDRsOf(node);
   if (initial.length) await setupNetwork(initial);
   every(opts.heartbeatMs ?? 10_000, heartbeat);
+  // Until node IPAM has given the node its ranges, look every 500 ms (kubelet waits on a watch).
   if (!cni) every(500, () => { if (!cni) void heartbeatCidrs(); });
   async function heartbeatCidrs(): Promise<void> {
     if (stopped || cni) return;
@@ -529,7 +586,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       for (const t of timers) clearInterval(t);
       queue.shutDown();
       await informer.stop();
-      await Promise.race([workers, new Promise((r) => setTimeout(r, 10_000))]);
+      await Promise.race([workers, sleep(10_000)]);
       if (o.teardown) {
         for (const st of [...states.values()]) {
           await killAll(st, 1).catch((e: Error) => log(e.message));

@@ -45,7 +45,7 @@ export function nodeLabels(id: NodeIdentity): Record<string, string> {
 export function nodeStatus(id: NodeIdentity, ready: { ok: boolean; message?: string }, old: { conditions?: { type: string; status: string; lastTransitionTime?: string }[] } = {}): Record<string, unknown> {
   const now = apiTime();
   const mem = `${Math.floor(os.totalmem() / 1024)}Ki`;
-  const capacity = { cpu: String(os.cpus().length || 1), memory: mem, pods: '110', 'ephemeral-storage': '0' };
+  const capacity = { cpu: String(os.cpus().length || 1), memory: mem, pods: '110' };
   const c = (type: string, ok: boolean, reason: string, message: string) => {
     const status = ok ? 'True' : 'False';
     const prev = old.conditions?.find((x) => x.type === type);

@@ -20,6 +20,12 @@ export interface EnvVar {
 
 export interface ContainerPort { containerPort: number; protocol?: string; name?: string }
 
+export interface EnvFromSource {
+  prefix?: string;
+  configMapRef?: { name: string; optional?: boolean };
+  secretRef?: { name: string; optional?: boolean };
+}
+
 export interface Container {
   name: string;
   image: string;
@@ -27,8 +33,10 @@ export interface Container {
   args?: string[];
   workingDir?: string;
   env?: EnvVar[];
+  envFrom?: EnvFromSource[];
   ports?: ContainerPort[];
   readinessProbe?: unknown;
+  livenessProbe?: unknown;
   restartPolicy?: string;
 }
 
@@ -53,6 +61,7 @@ export interface PodInfo {
   restartPolicy: 'Always' | 'OnFailure' | 'Never';
   terminationGracePeriodSeconds: number;
   serviceAccountName: string;
+  enableServiceLinks: boolean;
   initContainers: Container[];
   containers: Container[];
   readinessGates: string[];
@@ -76,8 +85,10 @@ export function toPodInfo(p: J): PodInfo {
     args: Array.isArray(c.args) ? c.args.map(String) : undefined,
     workingDir: typeof c.workingDir === 'string' && c.workingDir ? c.workingDir : undefined,
     env: arr(c.env) as EnvVar[],
+    envFrom: arr(c.envFrom) as EnvFromSource[],
     ports: arr(c.ports) as ContainerPort[],
     readinessProbe: c.readinessProbe,
+    livenessProbe: c.livenessProbe,
     restartPolicy: typeof c.restartPolicy === 'string' ? c.restartPolicy : undefined,
   });
   const g = s.terminationGracePeriodSeconds;
@@ -96,6 +107,7 @@ export function toPodInfo(p: J): PodInfo {
     restartPolicy: rp,
     terminationGracePeriodSeconds: typeof g === 'number' ? g : 30,
     serviceAccountName: String(s.serviceAccountName ?? 'default'),
+    enableServiceLinks: s.enableServiceLinks !== false,
     initContainers: arr(s.initContainers).map(cont),
     containers: arr(s.containers).map(cont),
     readinessGates: arr(s.readinessGates).map((r) => String(r.conditionType ?? '')),
@@ -249,6 +261,38 @@ export interface EnvSources {
   hostIPs: string[];
   configMap?: (name: string) => Record<string, string> | undefined;
   secret?: (name: string) => Record<string, string> | undefined;
+  /** Docker-link style variables of the Services the pod sees (serviceEnv), added first. */
+  services?: Record<string, string>;
+}
+
+export interface ServiceLink { name: string; clusterIP: string; ports: { name?: string; port: number; protocol?: string }[] }
+
+/**
+ * The Docker-link style variables kubelet gives every container for each Service with a
+ * cluster IP: FOO_SERVICE_HOST, FOO_SERVICE_PORT[_<PORTNAME>], FOO_PORT, FOO_PORT_<p>_<PROTO>[_PROTO|_PORT|_ADDR].
+ */
+export function serviceEnv(services: ServiceLink[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  const up = (s: string) => s.toUpperCase().replace(/-/g, '_');
+  for (const svc of [...services].sort((a, b) => a.name.localeCompare(b.name))) {
+    if (!svc.clusterIP || svc.clusterIP === 'None' || !svc.ports.length) continue;
+    const n = up(svc.name);
+    const host = svc.clusterIP;
+    const url = (p: ServiceLink['ports'][number]) => `${(p.protocol ?? 'TCP').toLowerCase()}://${host.includes(':') ? `[${host}]` : host}:${p.port}`;
+    env[`${n}_SERVICE_HOST`] = host;
+    env[`${n}_SERVICE_PORT`] = String(svc.ports[0]!.port);
+    for (const p of svc.ports) if (p.name) env[`${n}_SERVICE_PORT_${up(p.name)}`] = String(p.port);
+    env[`${n}_PORT`] = url(svc.ports[0]!);
+    for (const p of svc.ports) {
+      const proto = (p.protocol ?? 'TCP').toUpperCase();
+      const pre = `${n}_PORT_${p.port}_${proto}`;
+      env[pre] = url(p);
+      env[`${pre}_PROTO`] = proto.toLowerCase();
+      env[`${pre}_PORT`] = String(p.port);
+      env[`${pre}_ADDR`] = host;
+    }
+  }
+  return env;
 }
 
 export class ContainerConfigError extends Error {}
@@ -281,7 +325,17 @@ export function expandVars(s: string, env: Record<string, string>): string {
 
 /** The container's declared environment, in order, with $(VAR) expansion. Throws ContainerConfigError. */
 export function containerEnv(pod: PodInfo, c: Container, src: EnvSources): Record<string, string> {
-  const env: Record<string, string> = {};
+  const env: Record<string, string> = { ...(pod.enableServiceLinks ? src.services : {}) };
+  for (const f of c.envFrom ?? []) {
+    const ref = f.configMapRef ?? f.secretRef;
+    if (!ref) continue;
+    const data = f.configMapRef ? src.configMap?.(ref.name) : src.secret?.(ref.name);
+    if (!data) {
+      if (ref.optional) continue;
+      throw new ContainerConfigError(`${f.configMapRef ? 'configmap' : 'secret'} "${ref.name}" not found`);
+    }
+    for (const [k, v] of Object.entries(data)) env[`${f.prefix ?? ''}${k}`] = v;
+  }
   for (const e of c.env ?? []) {
     if (e.value !== undefined || !e.valueFrom) { env[e.name] = expandVars(e.value ?? '', env); continue; }
     const vf = e.valueFrom;

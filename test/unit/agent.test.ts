@@ -4,10 +4,11 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   backoffDelayMs, bridgeName, computePodStatus, containerEnv, criLogLine, expandVars, parseCriLogLine, parseResolvConf,
-  podHostname, podPhase, podResolvConf, renderHosts, renderResolvConf, resolveContainerCommand, rfc3339Nano, sandboxName,
+  podHostname, podPhase, podResolvConf, serviceEnv, renderHosts, renderResolvConf, resolveContainerCommand, rfc3339Nano, sandboxName,
   shouldRestart, toPodInfo, waitingStatus, ContainerConfigError, type ContainerRuntimeStatus, type PodInfo,
 } from '../../src/agent/pure.js';
 import { containerLogPath } from '../../src/agent/index.js';
+import { parseProbe, ProbeState } from '../../src/agent/probe.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- fixtures are API JSON
 type J = Record<string, any>;
@@ -112,6 +113,21 @@ describe('environment', () => {
     assert.throws(() => containerEnv(pod, pod.containers[0]!, { podIPs: [], hostIPs: [] }), ContainerConfigError);
     pod.containers[0]!.env![0]!.valueFrom!.configMapKeyRef!.optional = true;
     assert.deepEqual(containerEnv(pod, pod.containers[0]!, { podIPs: [], hostIPs: [] }), {});
+  });
+  test('envFrom with prefix, then env; service links first', () => {
+    const pod = makePod((p) => {
+      p.spec.containers[0].envFrom = [{ configMapRef: { name: 'cm' }, prefix: 'P_' }, { secretRef: { name: 'missing', optional: true } }];
+      p.spec.containers[0].env = [{ name: 'P_a', value: 'override' }];
+    });
+    const env = containerEnv(pod, pod.containers[0]!, { podIPs: [], hostIPs: [], configMap: () => ({ a: '1', b: '2' }), services: { S_SERVICE_HOST: '10.96.0.7' } });
+    assert.deepEqual(env, { S_SERVICE_HOST: '10.96.0.7', P_a: 'override', P_b: '2' });
+  });
+  test('service links', () => {
+    assert.deepEqual(serviceEnv([{ name: 'my-svc', clusterIP: '10.96.0.7', ports: [{ name: 'http', port: 80 }, { port: 53, protocol: 'UDP' }] }, { name: 'headless', clusterIP: 'None', ports: [{ port: 1 }] }]), {
+      MY_SVC_SERVICE_HOST: '10.96.0.7', MY_SVC_SERVICE_PORT: '80', MY_SVC_SERVICE_PORT_HTTP: '80', MY_SVC_PORT: 'tcp://10.96.0.7:80',
+      MY_SVC_PORT_80_TCP: 'tcp://10.96.0.7:80', MY_SVC_PORT_80_TCP_PROTO: 'tcp', MY_SVC_PORT_80_TCP_PORT: '80', MY_SVC_PORT_80_TCP_ADDR: '10.96.0.7',
+      MY_SVC_PORT_53_UDP: 'udp://10.96.0.7:53', MY_SVC_PORT_53_UDP_PROTO: 'udp', MY_SVC_PORT_53_UDP_PORT: '53', MY_SVC_PORT_53_UDP_ADDR: '10.96.0.7',
+    });
   });
   test('expandVars', () => assert.equal(expandVars('$(X)$$$(Y)', { X: '1' }), '1$$(Y)'));
 });
@@ -220,4 +236,24 @@ describe('pod status', () => {
     assert.equal((st.conditions as J[]).find((x) => x.type === 'Ready')!.reason, 'PodCompleted');
   });
   test('waitingStatus', () => assert.deepEqual(waitingStatus({ name: 'c', image: 'i' }, 'ErrImagePull', 'm').state, { waiting: { reason: 'ErrImagePull', message: 'm' } }));
+});
+
+describe('probes', () => {
+  const c = { name: 'c', image: 'i', ports: [{ name: 'http', containerPort: 8080 }] };
+  test('httpGet with a named port and upstream defaults', () => {
+    const p = parseProbe({ httpGet: { path: 'healthz', port: 'http', httpHeaders: [{ name: 'X', value: 'y' }] } }, c, 'fd00::5')!;
+    assert.deepEqual(p.target, { kind: 'http', url: 'http://[fd00::5]:8080/healthz', headers: { X: 'y' } });
+    assert.deepEqual([p.initialDelayMs, p.periodMs, p.timeoutMs, p.successThreshold, p.failureThreshold], [0, 10_000, 1000, 1, 3]);
+  });
+  test('tcpSocket, exec, unknown port, grpc', () => {
+    assert.deepEqual(parseProbe({ tcpSocket: { port: 53 } }, c, '10.0.0.1')!.target, { kind: 'tcp', host: '10.0.0.1', port: 53 });
+    assert.deepEqual(parseProbe({ exec: { command: ['true'] } }, c, '')!.target, { kind: 'exec', command: ['true'] });
+    assert.equal(parseProbe({ tcpSocket: { port: 'nope' } }, c, '')!.target.kind, 'unsupported');
+    assert.equal(parseProbe({ grpc: { port: 1 } }, c, '')!.target.kind, 'unsupported');
+    assert.equal(parseProbe(undefined, c, ''), undefined);
+  });
+  test('thresholds', () => {
+    const s = new ProbeState({ successThreshold: 2, failureThreshold: 2 }, false);
+    assert.deepEqual([true, true, false, false, true].map((x) => s.record(x)), [false, true, true, false, false]);
+  });
 });
