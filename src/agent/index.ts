@@ -18,7 +18,8 @@ import { Informer } from '../client/informer.js';
 import { runWorkers, WorkQueue, ItemExponentialRateLimiter } from '../client/workqueue.js';
 import { buildConflist, pluginConf, removeConflist, writeConflist } from '../cni/conflist.js';
 import { EventRecorder } from '../controllers/scheduler.js';
-import { podCIDRsOf, postNodeStatus, registerNode, renewLease, NODES } from './node.js';
+import { podCIDRsOf, postNodeStatus, registerNode, renewLease, NODES, type NodeIdentity } from './node.js';
+import { startKubeletServer, type KubeletServer } from './server.js';
 import {
   apiTime, backoffDelayMs, BACKOFF_BASE_MS, BACKOFF_MAX_MS, BACKOFF_RESET_MS, bridgeName, computePodStatus, containerEnv,
   ContainerConfigError, parseResolvConf, podDirName, podHostname, podResolvConf, processEnv, renderHosts, renderResolvConf,
@@ -61,6 +62,11 @@ export interface AgentOptions {
   backoffMaxMs?: number;
   /** Lease renewal and status heartbeat period (ms). Default 10 000. */
   heartbeatMs?: number;
+  /**
+   * Serve the kubelet API (container logs) here. The API server authenticates with `token`.
+   * `address` is published on the Node when it differs from the InternalIP.
+   */
+  kubeletServer?: { host: string; port?: number; token: string; address?: string };
   log?: (msg: string) => void;
 }
 
@@ -120,7 +126,15 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const domain = opts.clusterDomain ?? 'cluster.local';
   const backoffBase = opts.backoffBaseMs ?? BACKOFF_BASE_MS;
   const backoffMax = opts.backoffMaxMs ?? BACKOFF_MAX_MS;
-  const id = { nodeName, internalIPs: opts.internalIPs, zone: opts.zone };
+  let kubelet: KubeletServer | undefined;
+  let agentRef: Agent | undefined;
+  if (opts.kubeletServer) {
+    kubelet = await startKubeletServer({ logPath: (...a) => agentRef?.logPath(...a) }, opts.kubeletServer);
+  }
+  const id: NodeIdentity = {
+    nodeName, internalIPs: opts.internalIPs, zone: opts.zone,
+    kubeletPort: kubelet?.port, kubeletAddress: opts.kubeletServer?.address,
+  };
   const recorder = new EventRecorder(client, 'kubelet', nodeName);
   const podsDir = path.join(opts.stateDir, 'pods');
   await fs.mkdir(podsDir, { recursive: true, mode: 0o755 });
@@ -580,8 +594,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     onError: (k, e) => { if (!stopped && !(e instanceof StatusError && e.code === 409)) log(`pod ${String(k)}: ${(e as Error).message}`); },
   });
 
-  return {
+  const agent: Agent = {
     async stop(o = {}) {
+      await kubelet?.close();
       stopped = true;
       for (const t of timers) clearInterval(t);
       queue.shutDown();
@@ -610,4 +625,6 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       return st?.netns || undefined;
     },
   };
+  agentRef = agent;
+  return agent;
 }

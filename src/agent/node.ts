@@ -16,6 +16,17 @@ export interface NodeIdentity {
   nodeName: string;
   internalIPs: string[];
   zone?: string;
+  /** Where the API server reaches this node's kubelet API (logs): port, and an address when it
+   *  is not the node's InternalIP (agents run by `podnet up` listen on the host's loopback). */
+  kubeletPort?: number;
+  kubeletAddress?: string;
+}
+
+/** Annotation naming the address of the node's kubelet API when it is not the InternalIP. */
+export const KUBELET_ADDRESS_ANNOTATION = 'podnet.io/kubelet-address';
+
+function nodeAnnotations(id: NodeIdentity): Record<string, string> {
+  return id.kubeletAddress ? { [KUBELET_ADDRESS_ANNOTATION]: id.kubeletAddress } : {};
 }
 
 /** Lease renewTime format (metav1.MicroTime). */
@@ -71,7 +82,7 @@ export function nodeStatus(id: NodeIdentity, ready: { ok: boolean; message?: str
         : c('Ready', false, 'KubeletNotReady', ready.message ?? 'container runtime network not ready'),
     ],
     addresses,
-    daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
+    daemonEndpoints: { kubeletEndpoint: { Port: id.kubeletPort ?? 10250 } },
     nodeInfo: {
       machineID, systemUUID: machineID, bootID, kernelVersion: os.release(), osImage: osImage(),
       containerRuntimeVersion: 'podnet://0.1.0', kubeletVersion: AGENT_VERSION, kubeProxyVersion: '',
@@ -85,7 +96,7 @@ export async function registerNode(client: ApiClient, id: NodeIdentity, ready: {
   const nodes = client.resource(NODES);
   try {
     return await nodes.create({
-      apiVersion: 'v1', kind: 'Node', metadata: { name: id.nodeName, labels: nodeLabels(id) }, spec: {},
+      apiVersion: 'v1', kind: 'Node', metadata: { name: id.nodeName, labels: nodeLabels(id), annotations: nodeAnnotations(id) }, spec: {},
       status: nodeStatus(id, ready),
     });
   } catch (e) {
@@ -93,7 +104,8 @@ export async function registerNode(client: ApiClient, id: NodeIdentity, ready: {
   }
   const cur = await nodes.get(id.nodeName);
   const labels = { ...(cur.metadata.labels ?? {}), ...nodeLabels(id) };
-  const updated = await nodes.patch(id.nodeName, 'merge', { metadata: { labels } });
+  const annotations = { ...(cur.metadata.annotations ?? {}), ...nodeAnnotations(id) };
+  const updated = await nodes.patch(id.nodeName, 'merge', { metadata: { labels, annotations } });
   await postNodeStatus(client, id, ready, updated);
   return updated;
 }

@@ -48,7 +48,7 @@ export async function startApiServer(o: StartOptions): Promise<RunningApiServer>
     const pki = await ensurePki(o.dataDir, [bind, ...(o.hosts ?? [])].filter((h) => h !== '0.0.0.0' && h !== '::'));
     server = new ApiServer({
       store, resources: o.resources ?? allKinds, tls: { cert: pki.serverCert, key: pki.serverKey }, tokens: pki.tokens,
-      host: bind, port: o.port ?? 6443, bookmarkIntervalMs: o.bookmarkIntervalMs,
+      host: bind, port: o.port ?? 6443, bookmarkIntervalMs: o.bookmarkIntervalMs, kubeletToken: pki.adminToken,
     });
     const { url } = await server.start();
     const kubeconfigPath = join(o.dataDir, 'kubeconfig');

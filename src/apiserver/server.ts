@@ -38,6 +38,8 @@ export interface ApiServerOptions {
   port?: number;
   /** Interval between BOOKMARK events on watches that allow them. */
   bookmarkIntervalMs?: number;
+  /** Bearer token for the nodes' kubelet API (pods/log is proxied there). */
+  kubeletToken?: string;
   /** Version reported by /version. */
   version?: { major: string; minor: string; gitVersion: string };
 }
@@ -246,6 +248,10 @@ export class ApiServer implements StorageHost {
       return this.serveWatch(req, res, route, q, accept);
     }
     labels.verb = method === 'GET' ? (route.name ? 'GET' : 'LIST') : method;
+    if (route.subresource === 'log') {
+      if (method !== 'GET') throw errMethodNotAllowed(`${method} is not allowed on pods/log`);
+      return this.serveLogs(req, res, route, q);
+    }
     return this.serveResource(req, res, route, q, accept, method);
   }
 
@@ -282,7 +288,8 @@ export class ApiServer implements StorageHost {
     if (route.subresource) {
       const ok = (route.subresource === 'status' && rt.subresources?.status)
         || (route.subresource === 'scale' && rt.subresources?.scale)
-        || (route.subresource === 'finalize' && rt.kind === 'Namespace');
+        || (route.subresource === 'finalize' && rt.kind === 'Namespace')
+        || (route.subresource === 'log' && rt.kind === 'Pod' && rt.group === '');
       if (!ok) return undefined;
     }
     return route;
@@ -543,6 +550,55 @@ export class ApiServer implements StorageHost {
     if (withColumns) t.columnDefinitions = conv.columns;
     t.rows = rows;
     return t;
+  }
+
+  // ---- pods/log --------------------------------------------------------------------------
+
+  /** `kubectl logs`: proxied to the kubelet API of the pod's node, as kube-apiserver does. */
+  private async serveLogs(req: IncomingMessage, res: ServerResponse, r: Route, q: URLSearchParams): Promise<number> {
+    const pod = await r.storage.get(r.namespace, r.name!);
+    const spec = (pod.spec ?? {}) as { containers?: { name: string }[]; initContainers?: { name: string }[]; nodeName?: string };
+    const names = (spec.containers ?? []).map((c) => c.name);
+    const all = [...names, ...(spec.initContainers ?? []).map((c) => c.name)];
+    let container = q.get('container') ?? '';
+    if (!container) {
+      if (names.length !== 1) throw errBadRequest(`a container name must be specified for pod ${r.name}, choose one of: [${names.join(' ')}]`);
+      container = names[0];
+    } else if (!all.includes(container)) {
+      throw errBadRequest(`container ${container} is not valid for pod ${r.name}`);
+    }
+    if (!spec.nodeName) throw errBadRequest(`pod ${r.name} does not have a host assigned`);
+    const node = await this.storageFor('', 'nodes')?.tryGet(undefined, spec.nodeName);
+    if (!node) throw errBadRequest(`node "${spec.nodeName}" of pod ${r.name} not found`);
+    const st = (node.status ?? {}) as { addresses?: { type: string; address: string }[]; daemonEndpoints?: { kubeletEndpoint?: { Port?: number } } };
+    const address = node.metadata.annotations?.['podnet.io/kubelet-address'] ?? st.addresses?.find((a) => a.type === 'InternalIP')?.address;
+    const port = st.daemonEndpoints?.kubeletEndpoint?.Port;
+    if (!address || !port) throw errBadRequest(`node "${spec.nodeName}" does not publish a kubelet endpoint`);
+    const params = new URLSearchParams();
+    for (const k of ['follow', 'previous', 'timestamps', 'tailLines', 'limitBytes', 'sinceSeconds']) {
+      const v = q.get(k);
+      if (v !== null) params.set(k, v);
+    }
+    const host = address.includes(':') ? `[${address}]` : address;
+    const path = `/containerLogs/${encodeURIComponent(r.namespace ?? '')}/${encodeURIComponent(r.name!)}/${encodeURIComponent(container)}?${params}`;
+    const { request } = await import('node:http');
+    return new Promise<number>((resolve, reject) => {
+      const up = request({ host: address, port, path, method: 'GET', headers: { Authorization: `Bearer ${this.opts.kubeletToken ?? ''}` } }, (kres) => {
+        if (kres.statusCode !== 200) {
+          let body = '';
+          kres.on('data', (d) => { body += d; });
+          kres.on('end', () => reject(errBadRequest(body.trim() || `the kubelet of node ${spec.nodeName} answered ${kres.statusCode}`)));
+          return;
+        }
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+        kres.pipe(res);
+        kres.on('end', () => resolve(200));
+        kres.on('error', () => { res.destroy(); resolve(200); });
+      });
+      up.on('error', (e) => reject(errBadRequest(`cannot reach the kubelet of node ${spec.nodeName} at ${host}:${port}: ${e.message}`)));
+      req.on('close', () => up.destroy());
+      up.end();
+    });
   }
 
   // ---- watch -----------------------------------------------------------------------------

@@ -39,6 +39,8 @@ export async function runSupervisor(name: string): Promise<void> {
       cniConfDir: join(dir, 'cni', 'net.d'), cniDataDir: join(dir, 'cni', 'data'), stateDir: dir,
       internalIPs: node.addresses.map((a) => a.split('/')[0]), zone: node.zone,
       clusterDNS: plan.dnsAddresses[0], log: (m) => log(`${node.name}: ${m}`),
+      // The agents run here, in the host's namespace: their kubelet API listens on loopback.
+      kubeletServer: { host: '127.0.0.1', token: client.config.token ?? '', address: '127.0.0.1' },
     }));
     log(`${node.name}: agent started`);
   }

@@ -78,6 +78,14 @@ describe('podnet up / down', { skip, concurrency: false }, () => {
       assert.ok(p.status.podIP!.startsWith('10.224.'));
       assert.equal(await eventually(() => httpGet(`http://${p.status.podIP}:8080/hostname`), 20_000, `${p.metadata.name} to answer`), p.metadata.name);
     }
+    // kubectl logs, proxied by the API server to the node's agent.
+    await httpGet(`http://${pods[0].status.podIP}:8080/echo?msg=logged-by-test`);
+    const logs = await eventually(() => {
+      const out = kubectl('logs', pods[0].metadata.name);
+      return /logged-by-test/.test(out) ? out : undefined;
+    }, 10_000, 'the request to show in kubectl logs');
+    assert.match(logs!, /Started HTTP server on port 8080/);
+    assert.equal(kubectl('logs', pods[0].metadata.name, '--tail=1').trim().split('\n').length, 1);
     // Pod to pod across nodes: the target sees the client pod's own IP (no NAT).
     const dial = JSON.parse(await httpGet(`http://${pods[0].status.podIP}:8080/dial?request=clientip&host=${pods[1].status.podIP}&port=8080&protocol=http`));
     assert.equal(dial.responses[0].split(':')[0], pods[0].status.podIP);
