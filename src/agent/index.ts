@@ -129,7 +129,10 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   let kubelet: KubeletServer | undefined;
   let agentRef: Agent | undefined;
   if (opts.kubeletServer) {
-    kubelet = await startKubeletServer({ logPath: (...a) => agentRef?.logPath(...a) }, opts.kubeletServer);
+    kubelet = await startKubeletServer({
+      logPath: (...a) => agentRef?.logPath(...a),
+      execTarget: (ns, name, container) => execTargetOf(ns, name, container),
+    }, opts.kubeletServer);
   }
   const id: NodeIdentity = {
     nodeName, internalIPs: opts.internalIPs, zone: opts.zone,
@@ -593,6 +596,18 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const workers = runWorkers(queue, 4, syncPod, {
     onError: (k, e) => { if (!stopped && !(e instanceof StatusError && e.code === 409)) log(`pod ${String(k)}: ${(e as Error).message}`); },
   });
+
+  /** `kubectl exec`: the running container's pod namespace and a minimal environment. */
+  function execTargetOf(ns: string, name: string, container: string): { netns?: string; env: Record<string, string> } | undefined {
+    const st = [...states.values()].find((x) => x.info.namespace === ns && x.info.name === name);
+    const slot = st && (st.containers.get(container) ?? st.init.get(container));
+    if (!st || !slot?.proc) return undefined;
+    const hostname = podHostname(st.info);
+    return {
+      netns: st.netns || opts.nodeNetns,
+      env: { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOSTNAME: hostname, PODNET_HOSTNAME: hostname, HOME: '/root' },
+    };
+  }
 
   const agent: Agent = {
     async stop(o = {}) {

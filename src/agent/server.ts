@@ -7,9 +7,12 @@ import { existsSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { parseCriLogLine } from './pure.js';
+import { handleExecUpgrade, type ExecTarget } from './exec.js';
 
 export interface LogSource {
   logPath(namespace: string, name: string, container: string, opts?: { previous?: boolean }): string | undefined;
+  /** Where `kubectl exec` into a running container runs, if it is running here. */
+  execTarget?(namespace: string, name: string, container: string): ExecTarget | undefined;
 }
 
 export interface KubeletServer { port: number; close(): Promise<void> }
@@ -36,6 +39,13 @@ function send(res: ServerResponse, code: number, text: string): void {
 
 export async function startKubeletServer(source: LogSource, opts: { host: string; port?: number; token: string }): Promise<KubeletServer> {
   const server: Server = createServer((req, res) => { void handle(req, res); });
+  server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
+    if (req.headers.authorization !== `Bearer ${opts.token}`) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    handleExecUpgrade(req, socket, head, (ns, pod, container) => source.execTarget?.(ns, pod, container));
+  });
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.headers.authorization !== `Bearer ${opts.token}`) return send(res, 401, 'Unauthorized');
     const url = new URL(req.url ?? '/', 'http://kubelet');

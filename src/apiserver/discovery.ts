@@ -12,7 +12,10 @@ export interface SubresourceInfo { name: string; kind: string; group?: string; v
 export function subresourcesOf(rt: ResourceType): SubresourceInfo[] {
   const out: SubresourceInfo[] = [];
   if (rt.kind === 'Namespace') out.push({ name: 'finalize', kind: 'Namespace', verbs: ['update'] });
-  if (rt.kind === 'Pod' && rt.group === '') out.push({ name: 'log', kind: 'Pod', verbs: ['get'] });
+  if (rt.kind === 'Pod' && rt.group === '') {
+    out.push({ name: 'exec', kind: 'PodExecOptions', verbs: ['create', 'get'] });
+    out.push({ name: 'log', kind: 'Pod', verbs: ['get'] });
+  }
   if (rt.subresources?.scale) out.push({ name: 'scale', kind: 'Scale', group: 'autoscaling', version: 'v1', verbs: ['get', 'patch', 'update'] });
   if (rt.subresources?.status) out.push({ name: 'status', kind: rt.kind, verbs: ['get', 'patch', 'update'] });
   return out;

@@ -3,7 +3,8 @@
 
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   errBadRequest, errMethodNotAllowed, errNotAcceptable, errNotFound, errUnauthorized, StatusError,
   successStatus, errInvalid,
@@ -113,6 +114,7 @@ export class ApiServer implements StorageHost {
     }
     this.server = createHttpsServer({ cert: this.opts.tls.cert, key: this.opts.tls.key, keepAliveTimeout: 65_000, requestTimeout: 0 },
       (req, res) => { void this.handle(req, res); });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { void this.handleUpgrade(req, socket, head); });
     this.server.headersTimeout = 60_000;
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
@@ -552,10 +554,60 @@ export class ApiServer implements StorageHost {
     return t;
   }
 
+  // ---- pods/exec (WebSocket) -------------------------------------------------------------
+
+  /**
+   * `kubectl exec`: after checking the token, the pod and the container, the WebSocket upgrade
+   * is passed through to the kubelet API of the pod's node, which completes it and runs the
+   * command (v5/v4.channel.k8s.io). The API server then just relays bytes both ways.
+   */
+  private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const reject = (e: unknown) => {
+      const st = e instanceof StatusError ? e.status : { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: String((e as Error)?.message ?? e), reason: 'InternalError', code: 500 };
+      const body = JSON.stringify(st);
+      socket.end(`HTTP/1.1 ${st.code} ${st.reason ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    };
+    socket.on('error', () => undefined);
+    try {
+      if (!this.authenticate(req)) throw errUnauthorized();
+      const url = new URL(req.url ?? '/', 'https://apiserver');
+      const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/.exec(url.pathname);
+      if (!m) throw notFoundPath(url.pathname);
+      if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+        throw errBadRequest('podnet serves exec over WebSockets only (the v5.channel.k8s.io protocol kubectl 1.30+ uses), not SPDY');
+      }
+      const rt = this.opts.resources.find((x) => x.group === '' && x.plural === 'pods')!;
+      const route: Route = { rt, storage: this.storages.get(rt)!, namespace: decodeURIComponent(m[1]), name: decodeURIComponent(m[2]), subresource: 'exec' };
+      const t = await this.kubeletTarget(route, url.searchParams);
+      const q = new URLSearchParams();
+      for (const k of ['command', 'stdin', 'stdout', 'stderr', 'tty', 'input', 'output', 'error']) for (const v of url.searchParams.getAll(k)) q.append(k, v);
+      const path = `/exec/${encodeURIComponent(route.namespace!)}/${encodeURIComponent(route.name!)}/${encodeURIComponent(t.container)}?${q}`;
+      const upstream = connect({ host: t.address, port: t.port });
+      upstream.on('error', (e) => reject(errBadRequest(`cannot reach the kubelet of node ${t.nodeName}: ${e.message}`)));
+      upstream.on('connect', () => {
+        const h = req.headers;
+        const lines = [`GET ${path} HTTP/1.1`, `Host: ${t.address}:${t.port}`, 'Connection: Upgrade', 'Upgrade: websocket',
+          `Sec-WebSocket-Key: ${h['sec-websocket-key'] ?? ''}`, `Sec-WebSocket-Version: ${h['sec-websocket-version'] ?? '13'}`,
+          `Authorization: Bearer ${this.opts.kubeletToken ?? ''}`];
+        if (h['sec-websocket-protocol']) lines.push(`Sec-WebSocket-Protocol: ${h['sec-websocket-protocol']}`);
+        upstream.write(lines.join('\r\n') + '\r\n\r\n');
+        if (head.length) upstream.write(head);
+        upstream.removeAllListeners('error');
+        upstream.on('error', () => socket.destroy());
+        socket.on('close', () => upstream.destroy());
+        upstream.on('close', () => socket.destroy());
+        upstream.pipe(socket);
+        socket.pipe(upstream);
+      });
+    } catch (e) {
+      reject(e);
+    }
+  }
+
   // ---- pods/log --------------------------------------------------------------------------
 
-  /** `kubectl logs`: proxied to the kubelet API of the pod's node, as kube-apiserver does. */
-  private async serveLogs(req: IncomingMessage, res: ServerResponse, r: Route, q: URLSearchParams): Promise<number> {
+  /** The container a logs/exec request means, and where its node's kubelet API listens. */
+  private async kubeletTarget(r: Route, q: URLSearchParams): Promise<{ container: string; address: string; port: number; nodeName: string }> {
     const pod = await r.storage.get(r.namespace, r.name!);
     const spec = (pod.spec ?? {}) as { containers?: { name: string }[]; initContainers?: { name: string }[]; nodeName?: string };
     const names = (spec.containers ?? []).map((c) => c.name);
@@ -574,6 +626,13 @@ export class ApiServer implements StorageHost {
     const address = node.metadata.annotations?.['podnet.io/kubelet-address'] ?? st.addresses?.find((a) => a.type === 'InternalIP')?.address;
     const port = st.daemonEndpoints?.kubeletEndpoint?.Port;
     if (!address || !port) throw errBadRequest(`node "${spec.nodeName}" does not publish a kubelet endpoint`);
+    return { container, address, port, nodeName: spec.nodeName };
+  }
+
+  /** `kubectl logs`: proxied to the kubelet API of the pod's node, as kube-apiserver does. */
+  private async serveLogs(req: IncomingMessage, res: ServerResponse, r: Route, q: URLSearchParams): Promise<number> {
+    const { container, address, port, nodeName } = await this.kubeletTarget(r, q);
+    const spec = { nodeName };
     const params = new URLSearchParams();
     for (const k of ['follow', 'previous', 'timestamps', 'tailLines', 'limitBytes', 'sinceSeconds']) {
       const v = q.get(k);
