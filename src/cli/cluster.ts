@@ -20,6 +20,15 @@ function requireRoot(cmd: string): void {
   if (process.getuid?.() !== 0) throw new CliError(`${cmd}: podnet creates network namespaces and links: run it as root (e.g. sudo bin/podnet ${cmd})`);
 }
 
+/** The programs `up` drives; a missing one is named with the package that has it. */
+function requireTools(cmd: string): void {
+  const need: Array<[string, string]> = [['ip', 'iproute2'], ['nft', 'nftables']];
+  for (const [bin, pkg] of need) {
+    const found = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => existsSync(join(d, bin)));
+    if (!found) throw new CliError(`${cmd}: the "${bin}" command is not installed: install it (apt-get install ${pkg}) and try again`);
+  }
+}
+
 async function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createServer();
@@ -43,6 +52,7 @@ export async function runUp(argv: string[]): Promise<number> {
   const v = f.values;
   const name = v.name!;
   requireRoot('up');
+  requireTools('up');
   const mode = v['ip-family'] as IpFamilyMode;
   if (!['ipv4', 'ipv6', 'dual'].includes(mode)) throw new CliError(`up: --ip-family ${mode} is not one of ipv4, ipv6, dual`);
   const existing = readState(name);
@@ -73,8 +83,14 @@ export async function runUp(argv: string[]): Promise<number> {
   while (!(await portFree(port))) port++;
   process.stdout.write(`Creating cluster "${name}" (${plan.nodes.length} nodes, ${mode}) ...\n`);
   await writeState({ name, plan, apiserverPort: port, createdAt: new Date().toISOString() });
+  try {
+    await applyNetwork(plan);
+  } catch (e) {
+    await teardownNetwork(name);
+    await removeState(name);
+    throw new CliError(`up: creating the cluster network failed (everything created was removed): ${(e as Error).message}`, 1);
+  }
   process.stdout.write(` ✓ network: ${plan.underlayNetns}, ${plan.nodes.map((n) => n.netns).join(', ')}, host link ${plan.hostLink}\n`);
-  await applyNetwork(plan);
 
   await mkdir(stateDir(name), { recursive: true });
   const out = openSync(supervisorLog(name), 'a');
@@ -86,9 +102,18 @@ export async function runUp(argv: string[]): Promise<number> {
   await writeState({ ...st, supervisorPid: child.pid });
 
   const deadline = Date.now() + Number(v.timeout) * 1000;
+  // A failed `up` leaves nothing behind: stop the supervisor, remove the network and state,
+  // and show the end of the supervisor's log.
   const fail = async (why: string) => {
     const tail = existsSync(supervisorLog(name)) ? readFileSync(supervisorLog(name), 'utf8').split('\n').slice(-15).join('\n') : '';
-    throw new CliError(`up: ${why}; the supervisor's log is ${supervisorLog(name)}; remove the cluster with "podnet down --name ${name}"\n${tail}`, 1);
+    if (child.pid && isAlive(child.pid)) {
+      process.kill(child.pid, 'SIGTERM');
+      for (let i = 0; i < 50 && isAlive(child.pid); i++) await new Promise((r) => setTimeout(r, 100));
+      if (isAlive(child.pid)) process.kill(child.pid, 'SIGKILL');
+    }
+    await teardownNetwork(name);
+    await removeState(name);
+    throw new CliError(`up: ${why}; everything it created was removed. The supervisor's last words:\n${tail}`, 1);
   };
   while (!existsSync(kubeconfigPath(name))) {
     if (!isAlive(child.pid)) await fail('the supervisor exited');

@@ -177,6 +177,20 @@ export function planCluster(req: PlanRequest, host: HostView): ClusterPlan {
   }
   if (!chosen) throw new PlanError('no free address ranges found for a new cluster: give --node-cidr, --pod-cidr and --service-cidr');
 
+  // Each node gets a /24 (IPv4) or /64 (IPv6) of the pod range, and a node address.
+  for (const r of chosen.pods) {
+    const c = mustParseCIDR(r);
+    const perNode = c.family === 'IPv4' ? 24 : 64;
+    const fits = c.prefix > perNode ? 0 : 2 ** Math.min(perNode - c.prefix, 20);
+    if (req.nodes > fits) {
+      throw new PlanError(`--pod-cidr ${r} has room for ${fits} node${fits === 1 ? '' : 's'} (a /${perNode} each), not ${req.nodes}: give a larger range or fewer --nodes`);
+    }
+  }
+  for (const r of chosen.nodes) {
+    const c = mustParseCIDR(r);
+    const room = c.family === 'IPv4' ? 2 ** (32 - c.prefix) - 3 : 2 ** Math.min(128 - c.prefix, 20) - 2;
+    if (req.nodes > room) throw new PlanError(`--node-cidr ${r} has room for ${Math.max(room, 0)} nodes, not ${req.nodes}: give a larger range or fewer --nodes`);
+  }
   const nodeCidrs = chosen.nodes.map((r) => mustParseCIDR(r));
   const hostAddresses = nodeCidrs.map((c) => `${formatIP(addressAt(c, 1))}/${c.prefix}`);
   const nodes: NodePlan[] = [];

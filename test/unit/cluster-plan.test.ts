@@ -54,6 +54,11 @@ describe('planCluster', () => {
     assert.throws(() => planCluster({ name: 'ok', nodes: 1, ipFamily: 'ipv4', podCidrs: ['10.96.0.0/12'] }, emptyHost), /overlap/);
   });
 
+  it('refuses more nodes than the pod range has room for', () => {
+    assert.throws(() => planCluster({ name: 'ok', nodes: 3, ipFamily: 'ipv4', podCidrs: ['10.1.0.0/23'] }, emptyHost),
+      /--pod-cidr 10\.1\.0\.0\/23 has room for 2 nodes \(a \/24 each\), not 3/);
+  });
+
   it('assigns zones round-robin', () => {
     const p = planCluster({ name: 'z', nodes: 3, ipFamily: 'ipv4', zones: ['a', 'b'] }, emptyHost);
     assert.deepEqual(p.nodes.map((n) => n.zone), ['a', 'b', 'a']);
