@@ -8,7 +8,7 @@
 // 127.0.0.1) it runs the plugin executable under `ip netns exec <node netns>`.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, createWriteStream, type WriteStream } from 'node:fs';
+import { accessSync, constants, createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -177,6 +177,8 @@ export interface ContainerProcess {
   kill(signal: NodeJS.Signals): void;
 }
 
+const UNSHARE = ['/usr/bin/unshare', '/bin/unshare'].find((p) => existsSync(p));
+
 const SIGNUM: Partial<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGABRT: 6, SIGSEGV: 11, SIGPIPE: 13 };
 
 /**
@@ -191,7 +193,13 @@ export async function startContainerProcess(o: {
   const out = createWriteStream(o.logFile, { flags: 'a', mode: 0o640 });
   await new Promise<void>((res, rej) => { out.once('open', () => res()); out.once('error', rej); });
   const sink = new CriLogSink(out);
-  const argv = o.netns ? ['ip', 'netns', 'exec', o.netns, o.command, ...o.args] : [o.command, ...o.args];
+  // Each pod has its own hostname: the container runs in a new UTS namespace named for the pod
+  // (`ip netns exec` separates only the network). Needs root and util-linux's unshare.
+  const host = o.env.PODNET_HOSTNAME;
+  const uts = host && o.netns && process.getuid?.() === 0 && UNSHARE
+    ? [UNSHARE, '--uts', '/bin/sh', '-c', 'hostname "$1" && shift && exec "$@"', 'podnet-uts', host]
+    : [];
+  const argv = o.netns ? ['ip', 'netns', 'exec', o.netns, ...uts, o.command, ...o.args] : [o.command, ...o.args];
   const cwd = o.cwd && (await fs.stat(o.cwd).then((s) => s.isDirectory(), () => false)) ? o.cwd : '/';
   let child: ChildProcess;
   try {
