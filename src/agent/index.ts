@@ -324,6 +324,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     const netns = p.hostNetwork ? await hostNetns() : st.netns;
     const isMain = st.containers.get(c.name) === s;
     const readiness = isMain ? parseProbe(c.readinessProbe, c, st.podIPs[0] ?? '') : undefined;
+    const startup = isMain ? parseProbe(c.startupProbe, c, st.podIPs[0] ?? '') : undefined;
     const proc = await startContainerProcess({
       netns, command: r.command, args: r.args, env: processEnv(hostname, env, r.env), cwd: c.workingDir, logFile,
     });
@@ -333,9 +334,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       name: c.name, image: c.image, imageID: r.imageID, containerID: `podnet://${containerID}`,
       state: { running: { startedAt: apiTime(proc.startedAt) } }, ...(lastState ? { lastState } : {}),
       // without a readiness probe a running container is ready (init containers never are)
-      restartCount, ready: isMain && !readiness, started: true,
+      restartCount, ready: isMain && !readiness && !startup, started: !startup,
     };
-    if (isMain) startProbes(st, s, proc, netns, processEnv(hostname, env, r.env), readiness, parseProbe(c.livenessProbe, c, st.podIPs[0] ?? ''));
+    if (isMain) startProbes(st, s, proc, netns, processEnv(hostname, env, r.env), readiness, parseProbe(c.livenessProbe, c, st.podIPs[0] ?? ''), startup);
     if (s.starts === 1 && !restart) event(p, 'Normal', 'Pulled', `Container image "${c.image}" already present on machine`);
     event(p, 'Normal', 'Created', `Created container: ${c.name}`);
     event(p, 'Normal', 'Started', `Started container ${c.name}`);
@@ -353,10 +354,14 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     });
   }
 
-  /** Readiness and liveness probing of one container instance, until it exits. */
+  /**
+   * Probing of one container instance, until it exits: the startup probe first (the others
+   * wait for it; failing it restarts the container), then readiness and liveness.
+   */
   function startProbes(st: PodState, s: Slot, proc: ContainerProcess, netns: string | undefined, env: Record<string, string>,
-    readiness: ProbeSpec | undefined, liveness: ProbeSpec | undefined): void {
-    const loop = async (spec: ProbeSpec, what: string, onResult: (ok: boolean) => void) => {
+    readiness: ProbeSpec | undefined, liveness: ProbeSpec | undefined, startup?: ProbeSpec): void {
+    /** Runs a probe every period; `onResult` returns false to stop probing. */
+    const loop = async (spec: ProbeSpec, what: string, onResult: (ok: boolean) => boolean | void) => {
       await sleep(spec.initialDelayMs);
       while (s.proc === proc && !stopped) {
         const ok = await runProbe(spec, netns, env).catch(() => false);
@@ -365,10 +370,31 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
           const why = spec.target.kind === 'unsupported' ? spec.target.message : `${spec.target.kind} probe did not succeed`;
           event(st.info, 'Warning', 'Unhealthy', `${what} probe failed: ${why}`);
         }
-        onResult(ok);
+        if (onResult(ok) === false) return;
         await sleep(spec.periodMs);
       }
     };
+    const restartFor = (why: string) => {
+      event(st.info, 'Normal', 'Killing', `Container ${s.spec.name} ${why}, will be restarted`);
+      proc.kill('SIGTERM');
+      void sleep(st.info.terminationGracePeriodSeconds * 1000).then(() => { if (s.proc === proc) proc.kill('SIGKILL'); });
+    };
+    if (startup) {
+      const ps = new ProbeState(startup, false);
+      void loop(startup, 'Startup', (ok) => {
+        if (ps.record(ok)) {
+          s.status = { ...s.status, started: true, ...(readiness ? {} : { ready: true }) };
+          queue.add(st.uid);
+          startOthers();
+          return false;
+        }
+        if (ps.failures >= startup.failureThreshold) { restartFor('failed startup probe'); return false; }
+        return true;
+      });
+    } else {
+      startOthers();
+    }
+    function startOthers(): void {
     if (readiness) {
       const ps = new ProbeState(readiness, false);
       void loop(readiness, 'Readiness', (ok) => {
@@ -380,10 +406,10 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       const ps = new ProbeState(liveness, true);
       void loop(liveness, 'Liveness', (ok) => {
         if (ps.record(ok)) return;
-        event(st.info, 'Normal', 'Killing', `Container ${s.spec.name} failed liveness probe, will be restarted`);
-        proc.kill('SIGTERM');
-        void sleep(st.info.terminationGracePeriodSeconds * 1000).then(() => { if (s.proc === proc) proc.kill('SIGKILL'); });
+        restartFor('failed liveness probe');
+        return false;
       });
+    }
     }
   }
 

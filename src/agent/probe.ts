@@ -103,7 +103,8 @@ export async function runProbe(spec: ProbeSpec, netns: string | undefined, env: 
 /** Counts consecutive results against the thresholds; returns the new verdict. */
 export class ProbeState {
   private successes = 0;
-  private failures = 0;
+  /** Consecutive failures so far. */
+  failures = 0;
   constructor(private readonly spec: Pick<ProbeSpec, 'successThreshold' | 'failureThreshold'>, public ok: boolean) {}
   record(success: boolean): boolean {
     if (success) { this.successes++; this.failures = 0; if (this.successes >= this.spec.successThreshold) this.ok = true; }

@@ -37,6 +37,7 @@ export interface Container {
   ports?: ContainerPort[];
   readinessProbe?: unknown;
   livenessProbe?: unknown;
+  startupProbe?: unknown;
   restartPolicy?: string;
 }
 
@@ -89,6 +90,7 @@ export function toPodInfo(p: J): PodInfo {
     ports: arr(c.ports) as ContainerPort[],
     readinessProbe: c.readinessProbe,
     livenessProbe: c.livenessProbe,
+    startupProbe: c.startupProbe,
     restartPolicy: typeof c.restartPolicy === 'string' ? c.restartPolicy : undefined,
   });
   const g = s.terminationGracePeriodSeconds;
