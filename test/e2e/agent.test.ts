@@ -15,7 +15,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -230,6 +230,31 @@ describe('node agent (e2e, root)', { skip, timeout: 90_000 }, () => {
     assert.equal(cond(bad, 'Ready'), 'False');
     assert.equal(bad.status.containerStatuses[0].ready, false);
     assert.equal(bad.status.containerStatuses[0].lastState.terminated.exitCode, 143);
+  });
+
+  it('a startup probe holds back started and Ready until it passes', async () => {
+    const flag = `/tmp/${R}-startup-${process.pid}`;
+    rmSync(flag, { force: true });
+    try {
+      await pods().create(makePod('startup', (p) => {
+        p.spec.containers[0].args = ['pause'];
+        p.spec.containers[0].startupProbe = { exec: { command: ['test', '-f', flag] }, periodSeconds: 1, failureThreshold: 60 };
+      }));
+      const before = await eventually(async () => {
+        const x = await getPod('startup');
+        return x.status?.containerStatuses?.[0]?.state?.running ? x : undefined;
+      }, 'the startup pod running', 20_000);
+      assert.equal(before.status.containerStatuses[0].started, false);
+      assert.equal(cond(before, 'Ready'), 'False');
+      writeFileSync(flag, '');
+      const after = await eventually(async () => {
+        const x = await getPod('startup');
+        return cond(x, 'Ready') === 'True' ? x : undefined;
+      }, 'the startup pod Ready once its probe passes', 20_000);
+      assert.equal(after.status.containerStatuses[0].started, true);
+    } finally {
+      rmSync(flag, { force: true });
+    }
   });
 
   it('runs hostNetwork pods in the node netns with the node IP', async () => {
