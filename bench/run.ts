@@ -2,6 +2,7 @@
 
 const BENCHMARKS: Record<string, () => Promise<void>> = {
   apiserver: async () => (await import('./apiserver.js')).benchApiServer(),
+  cluster: async () => (await import('./cluster.js')).benchCluster(),
   store: async () => (await import('./store.js')).benchStore(),
 };
 
