@@ -63,6 +63,11 @@ export interface AgentOptions {
   /** Lease renewal and status heartbeat period (ms). Default 10 000. */
   heartbeatMs?: number;
   /**
+   * Probe pods over the network straight from the agent's process (it has routes to the pods,
+   * as under `podnet up`); otherwise probes run from a helper process in the pod's namespace.
+   */
+  probeFromNode?: boolean;
+  /**
    * Serve the kubelet API (container logs) here. The API server authenticates with `token`.
    * `address` is published on the Node when it differs from the InternalIP.
    */
@@ -364,7 +369,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     const loop = async (spec: ProbeSpec, what: string, onResult: (ok: boolean) => boolean | void) => {
       await sleep(spec.initialDelayMs);
       while (s.proc === proc && !stopped) {
-        const ok = await runProbe(spec, netns, env).catch(() => false);
+        const ok = await runProbe(spec, netns, env, { fromHere: opts.probeFromNode }).catch(() => false);
         if (s.proc !== proc || stopped) return;
         if (!ok) {
           const why = spec.target.kind === 'unsupported' ? spec.target.message : `${spec.target.kind} probe did not succeed`;

@@ -2,6 +2,9 @@
 // network namespace (the pod's own address is reachable there, as it is from the node).
 // gRPC probes are not supported yet and count as failures with a clear message.
 
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
+import { connect } from 'node:net';
 import { run } from '../net/exec.js';
 import type { Container } from './pure.js';
 
@@ -86,8 +89,37 @@ if (t.kind === 'tcp') {
   req.on('error', () => done(false));
 }`;
 
-/** Runs a probe once; resolves true on success. `netns` undefined = the agent's own. */
-export async function runProbe(spec: ProbeSpec, netns: string | undefined, env: Record<string, string>): Promise<boolean> {
+/** An httpGet or tcpSocket probe from this process: the node's view, as kubelet probes. */
+function probeHere(t: Extract<ProbeTarget, { kind: 'http' | 'tcp' }>, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (ok: boolean) => { if (!settled) { settled = true; clearTimeout(timer); resolve(ok); } };
+    const timer = setTimeout(() => { cleanup(); done(false); }, timeoutMs);
+    let cleanup = () => {};
+    if (t.kind === 'tcp') {
+      const sock = connect({ host: t.host, port: t.port }, () => { sock.destroy(); done(true); });
+      sock.on('error', () => done(false));
+      cleanup = () => sock.destroy();
+    } else {
+      const u = new URL(t.url);
+      const get = u.protocol === 'https:' ? httpsGet : httpGet;
+      const req = get(u, { headers: { 'User-Agent': 'kube-probe/1.32', ...t.headers }, rejectUnauthorized: false, agent: false }, (r) => {
+        r.resume();
+        done((r.statusCode ?? 0) >= 200 && (r.statusCode ?? 0) < 400);
+      });
+      req.on('error', () => done(false));
+      cleanup = () => req.destroy();
+    }
+  });
+}
+
+/**
+ * Runs a probe once; resolves true on success. `netns` undefined = the agent's own. With
+ * `fromHere`, network probes go straight from this process (the node reaches its pods, as
+ * kubelet's probes do); otherwise from a helper process inside `netns`.
+ */
+export async function runProbe(spec: ProbeSpec, netns: string | undefined, env: Record<string, string>,
+                               opts: { fromHere?: boolean } = {}): Promise<boolean> {
   const t = spec.target;
   if (t.kind === 'unsupported') return false;
   if (t.kind === 'exec') {
@@ -95,6 +127,7 @@ export async function runProbe(spec: ProbeSpec, netns: string | undefined, env: 
     const r = await run(t.command[0]!, t.command.slice(1), { netns, env, timeoutMs: spec.timeoutMs, allowFailure: true }).catch(() => undefined);
     return r?.code === 0;
   }
+  if (opts.fromHere || !netns) return probeHere(t, spec.timeoutMs);
   const r = await run(process.execPath, ['-e', CHECK_SCRIPT, JSON.stringify({ ...t, timeoutMs: spec.timeoutMs })],
     { netns, timeoutMs: spec.timeoutMs + 5000, allowFailure: true }).catch(() => undefined);
   return r?.code === 0;

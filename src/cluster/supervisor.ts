@@ -41,6 +41,8 @@ export async function runSupervisor(name: string): Promise<void> {
       clusterDNS: plan.dnsAddresses[0], log: (m) => log(`${node.name}: ${m}`),
       // The agents run here, in the host's namespace: their kubelet API listens on loopback.
       kubeletServer: { host: '127.0.0.1', token: client.config.token ?? '', address: '127.0.0.1' },
+      // The host routes to every pod range, so probes go straight from here.
+      probeFromNode: true,
     }));
     log(`${node.name}: agent started`);
   }
