@@ -169,7 +169,19 @@ export async function inNamedNetns(): Promise<string | undefined> {
   return undefined;
 }
 
-async function enableForwarding(families: Set<4 | 6>): Promise<void> {
+/** Node namespaces whose forwarding this process has already switched on (in-process mode). */
+const forwardingDone = new Set<string>();
+
+async function enableForwarding(families: Set<4 | 6>, nodeNetns?: string): Promise<void> {
+  if (nodeNetns) {
+    // Called in-process on behalf of a node namespace: set its sysctls there, once.
+    const key = `${nodeNetns}/${[...families].sort().join('')}`;
+    if (forwardingDone.has(key)) return;
+    const keys = [...(families.has(4) ? ['net.ipv4.ip_forward=1'] : []), ...(families.has(6) ? ['net.ipv6.conf.all.forwarding=1'] : [])];
+    await run('ip', ['netns', 'exec', nodeNetns, 'sysctl', '-q', '-w', ...keys]);
+    forwardingDone.add(key);
+    return;
+  }
   const ns = await inNamedNetns();
   if (!ns) {
     process.stderr.write('podnet cni: not in a named network namespace; leaving IP forwarding unchanged\n');
@@ -239,13 +251,13 @@ function podRoutes(conf: PodnetNetConf, ips: readonly AllocatedIP[]): RouteConfi
 
 // ---------------------------------------------------------------- ADD
 
-export async function cmdAdd(conf: PodnetNetConf, a: CniArgs): Promise<CniResult> {
+export async function cmdAdd(conf: PodnetNetConf, a: CniArgs, nodeNetns?: string): Promise<CniResult> {
   validateNetConf(conf);
   if (!(await netnsExists(a.netns))) throw new CniError(ErrorCode.ContainerUnknown, `network namespace ${a.netns} does not exist`);
   const ipam = ipamOf(conf);
   const hostName = hostVethName(conf, a.containerID, a.ifname);
   const ns = netnsRef(a.netns);
-  const node = new Ip();
+  const node = new Ip(nodeNetns);
   const pod = new Ip(ns);
 
   // A repeated ADD for an attachment that is in place returns the same result.
@@ -255,7 +267,7 @@ export async function cmdAdd(conf: PodnetNetConf, a: CniArgs): Promise<CniResult
       throw new CniError(ErrorCode.DuplicateAttachment, `container ${a.containerID} interface ${a.ifname} is already attached in ${cached.netns}`);
     }
     try {
-      await verify(conf, a, cached.result);
+      await verify(conf, a, cached.result, nodeNetns);
       return mergePrev(conf.prevResult, cached.result);
     } catch {
       // broken or half-gone: tear it down and build it again
@@ -267,7 +279,7 @@ export async function cmdAdd(conf: PodnetNetConf, a: CniArgs): Promise<CniResult
   let created = false;
   try {
     await ensureBridge(node, conf.bridge, ipam.gatewayCidrs(), conf.mtu);
-    if (conf.ipForward !== false) await enableForwarding(new Set(ips.map((i) => i.family)));
+    if (conf.ipForward !== false) await enableForwarding(new Set(ips.map((i) => i.family)), nodeNetns);
 
     if (await pod.link(a.ifname)) {
       throw new CniError(ErrorCode.Internal, `interface ${a.ifname} already exists in ${a.netns}`);
@@ -326,13 +338,13 @@ function mergePrev(prev: CniResult | undefined, mine: CniResult): CniResult {
 // ---------------------------------------------------------------- DEL
 
 /** Remove the attachment; everything already gone is fine (DEL is idempotent). */
-export async function cmdDel(conf: PodnetNetConf, a: CniArgs): Promise<void> {
+export async function cmdDel(conf: PodnetNetConf, a: CniArgs, nodeNetns?: string): Promise<void> {
   validateNetConf(conf);
   const ipam = ipamOf(conf);
   const errors: string[] = [];
   await ipam.release(a.containerID, a.ifname).catch((e: Error) => errors.push(e.message));
   const cached = await readCache(conf, a.containerID, a.ifname);
-  const node = new Ip();
+  const node = new Ip(nodeNetns);
   for (const name of new Set([hostVethName(conf, a.containerID, a.ifname), ...(cached ? [cached.hostVeth] : [])])) {
     await node.linkDelIfExists(name).catch((e: Error) => errors.push(e.message));
   }
@@ -349,15 +361,15 @@ export async function cmdDel(conf: PodnetNetConf, a: CniArgs): Promise<void> {
 // ---------------------------------------------------------------- CHECK
 
 /** Verify the attachment matches `result` (prevResult, or the cached result). */
-export async function cmdCheck(conf: PodnetNetConf, a: CniArgs): Promise<void> {
+export async function cmdCheck(conf: PodnetNetConf, a: CniArgs, nodeNetns?: string): Promise<void> {
   validateNetConf(conf);
   let prev = conf.prevResult;
   if (!prev) prev = (await readCache(conf, a.containerID, a.ifname))?.result;
   if (!prev) throw new CniError(ErrorCode.InvalidConfig, `CHECK: no prevResult given and no cached result for container ${a.containerID} interface ${a.ifname}`);
-  await verify(conf, a, prev);
+  await verify(conf, a, prev, nodeNetns);
 }
 
-async function verify(conf: PodnetNetConf, a: CniArgs, result: CniResult): Promise<void> {
+async function verify(conf: PodnetNetConf, a: CniArgs, result: CniResult, nodeNetns?: string): Promise<void> {
   const fail = (m: string): never => {
     throw new CniError(ErrorCode.CheckFailed, m);
   };
@@ -369,7 +381,7 @@ async function verify(conf: PodnetNetConf, a: CniArgs, result: CniResult): Promi
   if (want.sandbox !== a.netns) fail(`interface ${a.ifname} is in sandbox ${want.sandbox}, not ${a.netns}`);
 
   const pod = new Ip(netnsRef(a.netns));
-  const node = new Ip();
+  const node = new Ip(nodeNetns);
   const link = await pod.link(a.ifname);
   if (!link) return fail(`interface ${a.ifname} is missing from ${a.netns}`);
   if (!link.flags.includes('UP')) fail(`interface ${a.ifname} in ${a.netns} is down`);
@@ -425,7 +437,7 @@ export async function cmdStatus(conf: PodnetNetConf): Promise<void> {
  * Remove everything not belonging to a valid attachment: IPAM entries, cached results, and veths
  * on this network's bridge whose names are this plugin's (prefix + hash) but match no valid one.
  */
-export async function cmdGc(conf: PodnetNetConf): Promise<{ releasedIps: string[]; removedLinks: string[] }> {
+export async function cmdGc(conf: PodnetNetConf, nodeNetns?: string): Promise<{ releasedIps: string[]; removedLinks: string[] }> {
   validateNetConf(conf);
   const raw = conf['cni.dev/valid-attachments'] ?? conf['cni.dev/attachments'] ?? [];
   if (!Array.isArray(raw)) throw new CniError(ErrorCode.InvalidConfig, '"cni.dev/valid-attachments" must be a list');
@@ -434,7 +446,7 @@ export async function cmdGc(conf: PodnetNetConf): Promise<{ releasedIps: string[
   const released = await ipam.gc(valid);
   const keep = new Set(valid.map((v) => `${v.containerID}\u0000${v.ifname}`));
   const keepLinks = new Set(valid.map((v) => hostVethName(conf, v.containerID, v.ifname)));
-  const node = new Ip();
+  const node = new Ip(nodeNetns);
   const removed: string[] = [];
   for (const e of await listCache(conf)) {
     if (keep.has(`${e.containerID}\u0000${e.ifname}`)) continue;

@@ -47,8 +47,12 @@ function need(env: CniEnv, name: string): string {
   return v;
 }
 
-/** Run one CNI invocation. Never throws: failures become CNI error JSON with exit code 1. */
-export async function runCniPlugin(env: CniEnv, stdin: string): Promise<CniOutput> {
+/**
+ * Run one CNI invocation. Never throws: failures become CNI error JSON with exit code 1.
+ * `nodeNetns`: act for that node namespace from outside it (a runtime in-process, as podnet's
+ * agent is), instead of in the namespace this process runs in (a runtime exec'ing the plugin).
+ */
+export async function runCniPlugin(env: CniEnv, stdin: string, opts: { nodeNetns?: string } = {}): Promise<CniOutput> {
   let version = CNI_VERSION;
   try {
     const cmd = env.CNI_COMMAND;
@@ -97,7 +101,7 @@ export async function runCniPlugin(env: CniEnv, stdin: string): Promise<CniOutpu
       return { stdout: '', exitCode: 0 };
     }
     if (cmd === 'GC') {
-      const r = await cmdGc(conf);
+      const r = await cmdGc(conf, opts.nodeNetns);
       if (r.releasedIps.length + r.removedLinks.length > 0) {
         process.stderr.write(`podnet cni GC: released ${r.releasedIps.join(' ') || 'no addresses'}; removed ${r.removedLinks.join(' ') || 'no links'}\n`);
       }
@@ -119,14 +123,14 @@ export async function runCniPlugin(env: CniEnv, stdin: string): Promise<CniOutpu
 
     switch (cmd as CniCommand) {
       case 'ADD': {
-        const result = await cmdAdd(conf, args);
+        const result = await cmdAdd(conf, args, opts.nodeNetns);
         return { stdout: JSON.stringify(convertResult(result, version)) + '\n', exitCode: 0 };
       }
       case 'DEL':
-        await cmdDel(conf, args);
+        await cmdDel(conf, args, opts.nodeNetns);
         return { stdout: '', exitCode: 0 };
       case 'CHECK':
-        await cmdCheck(conf, args);
+        await cmdCheck(conf, args, opts.nodeNetns);
         return { stdout: '', exitCode: 0 };
       default:
         throw new CniError(ErrorCode.InvalidEnvironment, `unknown CNI_COMMAND ${cmd}`);
