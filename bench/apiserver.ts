@@ -23,8 +23,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { fileURLToPath } from 'node:url';
 import { loadKubeconfig } from '../src/client/kubeconfig.js';
+import { envInt, MAIN_JS, now, percentile, sleep } from './common.js';
 
 // ---- configuration -------------------------------------------------------------------------
 
@@ -42,22 +42,11 @@ const ONLY = new Set((process.env.PODNET_BENCH_ONLY ?? 'creates,watch,pods').spl
 const CPU_PROF_DIR = process.env.PODNET_BENCH_CPU_PROF ? path.resolve(process.env.PODNET_BENCH_CPU_PROF) : undefined;
 const SERVER_ARGS = (process.env.PODNET_BENCH_SERVER_ARGS ?? '--no-controllers').split(/\s+/).filter(Boolean);
 
-function envInt(name: string, dflt: number): number {
-  const v = Number(process.env[name]);
-  return Number.isInteger(v) && v > 0 ? v : dflt;
-}
 
-/** dist/bench/apiserver.js → dist/src/cli/main.js (the same file bin/podnet runs). */
-const MAIN_JS = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 // ---- small helpers -------------------------------------------------------------------------
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const now = () => performance.now();
 
-function percentile(sorted: number[], p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] : NaN;
-}
 const ms = (v: number) => (Number.isFinite(v) ? `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms` : 'n/a');
 const secs = (v: number) => `${(v / 1000).toFixed(2)} s`;
 const mib = (bytes: number) => `${(bytes / (1 << 20)).toFixed(0)} MiB`;

@@ -20,8 +20,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadKubeconfig } from '../src/client/kubeconfig.js';
+import { envInt, MAIN_JS, now, percentile, sleep } from './common.js';
 
 const POD_COUNT = envInt('PODNET_BENCH_CLUSTER_PODS', 100);
 const NODES = envInt('PODNET_BENCH_CLUSTER_NODES', 3);
@@ -32,17 +32,8 @@ const AGNHOST = 'registry.k8s.io/e2e-test-images/agnhost:2.53';
 // Ranges away from podnet's defaults and from the e2e tests' (198.18.223/224, 10.224–10.227).
 const RANGES = ['--node-cidr', '198.18.230.0/24', '--pod-cidr', '10.230.0.0/16', '--service-cidr', '10.231.0.0/16'];
 
-function envInt(name: string, dflt: number): number {
-  const v = Number(process.env[name]);
-  return Number.isInteger(v) && v > 0 ? v : dflt;
-}
 
-/** dist/bench/cluster.js → dist/src/cli/main.js (the same file bin/podnet runs). */
-const MAIN_JS = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const now = () => performance.now();
 const log = (s: string) => process.stdout.write(`${s}\n`);
-const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * p) - 1)]! : NaN);
 const msStr = (v: number) => (Number.isFinite(v) ? `${v.toFixed(0)} ms` : 'n/a');
 const mib = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
 const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');

@@ -27,6 +27,7 @@ import { loadKubeconfig } from '../../src/client/kubeconfig.js';
 import { startAgent, sandboxName, type Agent } from '../../src/agent/index.js';
 import { run } from '../../src/net/exec.js';
 import { Ip } from '../../src/net/ip.js';
+import { waitFor } from './harness.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const haveIp = spawnSync('ip', ['-V']).status === 0;
@@ -45,18 +46,8 @@ const NAMESPACES: GVR = { group: '', version: 'v1', resource: 'namespaces', name
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- API JSON read loosely
 type J = Record<string, any>;
 
-async function eventually<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) { last = e; }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const eventually = <T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, ms = 15_000): Promise<T> =>
+  waitFor(fn, what, ms, 100);
 
 function makePod(name: string, tweak?: (p: J) => void): KObject {
   const p: J = {

@@ -18,6 +18,7 @@ import { startNodeIpamController } from '../../src/controllers/nodeipam.js';
 import { startNodeLifecycleController } from '../../src/controllers/nodelifecycle.js';
 import { startSchedulerController } from '../../src/controllers/scheduler.js';
 import { cidrContainsCidr, mustParseCIDR } from '../../src/net/cidr.js';
+import { waitFor } from './harness.js';
 
 const NODES: GVR = { group: '', version: 'v1', resource: 'nodes', namespaced: false };
 const PODS: GVR = { group: '', version: 'v1', resource: 'pods', namespaced: true };
@@ -29,18 +30,8 @@ const NS = 'sched';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test fixtures read API JSON loosely
 type J = Record<string, any>;
 
-async function eventually<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, ms = 8000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) { last = e; }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const eventually = <T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, ms = 8000): Promise<T> =>
+  waitFor(fn, what, ms, 50);
 
 const microTime = () => new Date().toISOString().replace(/Z$/, '000Z');
 const nowTime = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');

@@ -125,8 +125,9 @@ export class TestApiServer {
 
 export const isRoot = () => process.getuid?.() === 0;
 
-/** Polls `fn` until it returns truthy or `ms` pass. */
-export async function eventually<T>(fn: () => T | Promise<T>, ms = 10_000, what = 'condition'): Promise<T> {
+/** Polls `fn` every `everyMs` until it returns something truthy; fails after `ms`, naming `what`. */
+export async function waitFor<T>(fn: () => Promise<T | undefined | false | null | 0 | ''> | T | undefined | false | null | 0 | '',
+                                 what: string, ms = 10_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + ms;
   let last: unknown;
   for (;;) {
@@ -135,6 +136,11 @@ export async function eventually<T>(fn: () => T | Promise<T>, ms = 10_000, what 
       if (v) return v;
     } catch (e) { last = e; }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** Polls `fn` until it returns truthy or `ms` pass. */
+export function eventually<T>(fn: () => T | Promise<T>, ms = 10_000, what = 'condition'): Promise<T> {
+  return waitFor(fn as () => Promise<T>, what, ms);
 }
