@@ -50,6 +50,11 @@ export interface ResourceType {
   table?: TableConvertor;
   /** Fill defaults in place, as upstream's SetDefaults_*; applied on create and update. */
   defaults?(obj: KObject): void;
+  /**
+   * Objects kept in another resource's storage, converted on the way in and out (upstream:
+   * events.k8s.io/v1 Events are core/v1 Events in etcd, so both APIs show the same events).
+   */
+  storedAs?: { group: string; plural: string; toStorage(o: KObject): KObject; fromStorage(o: KObject): KObject };
   /** Checks metadata.name (and generateName, with prefix=true); DNS-1123 subdomain when omitted. */
   nameValidator?(name: string, prefix?: boolean): string[];
   /** Kind-specific validation on create (ObjectMeta is validated generically). */

@@ -7,7 +7,8 @@ import type { KeyValue } from './storage/types.js';
 
 /** `/registry/pods/` for core, `/registry/apps/deployments/` for others. */
 export function resourcePrefix(rt: ResourceType): string {
-  return rt.group ? `/registry/${rt.group}/${rt.plural}/` : `/registry/${rt.plural}/`;
+  const { group, plural } = rt.storedAs ?? rt;
+  return group ? `/registry/${group}/${plural}/` : `/registry/${plural}/`;
 }
 
 /** Prefix for one namespace's objects, or every object when `namespace` is empty. */
@@ -31,6 +32,17 @@ export function decodeObject(kv: KeyValue): KObject {
   const obj = JSON.parse(kv.value) as KObject;
   obj.metadata.resourceVersion = String(kv.modRevision);
   return obj;
+}
+
+/** A stored value as the resource `rt` shows it (converted when rt lives in another's storage). */
+export function decodeFor(rt: ResourceType, kv: KeyValue): KObject {
+  const o = decodeObject(kv);
+  return rt.storedAs ? rt.storedAs.fromStorage(o) : o;
+}
+
+/** An object of resource `rt` as it is stored. */
+export function encodeFor(rt: ResourceType, obj: KObject): string {
+  return encodeObject(rt.storedAs ? rt.storedAs.toStorage(obj) : obj);
 }
 
 /**

@@ -11,7 +11,7 @@ import {
 import { deepClone, type KObject, apiVersionOf, isObject } from '../api/meta.js';
 import type { ResourceType } from '../api/registry.js';
 import { validateObjectMeta, validateObjectMetaUpdate } from '../api/validation/common.js';
-import { decodeObject, encodeObject, listPrefix, objectKey } from './codec.js';
+import { decodeFor, encodeFor, encodeObject, listPrefix, objectKey } from './codec.js';
 import { buildFilter, matchesFilter, type ObjectFilter } from './filter.js';
 import { CompactedError, FutureRevisionError, type KeyValue, type Store } from './storage/types.js';
 import { WatchCache } from './watchcache.js';
@@ -117,7 +117,7 @@ export class ResourceStorage {
 
   private async current(ns: string | undefined, name: string): Promise<{ kv: KeyValue; obj: KObject } | undefined> {
     const kv = await this.store.get(this.key(ns, name));
-    return kv ? { kv, obj: decodeObject(kv) } : undefined;
+    return kv ? { kv, obj: decodeFor(this.rt, kv) } : undefined;
   }
 
   async get(ns: string | undefined, name: string): Promise<KObject> {
@@ -168,7 +168,8 @@ export class ResourceStorage {
 
     const items: string[] = [];
     const objects: KObject[] = [];
-    const needParse = parse || !filter.everything;
+    // Objects stored in another resource's shape are converted, so they are always parsed.
+    const needParse = parse || !filter.everything || !!this.rt.storedAs;
     let more = false;
     let lastKey = '';
     let atRevision = revision;
@@ -182,7 +183,7 @@ export class ResourceStorage {
           const kv = await this.store.get(this.key(ns, filter.name), revision || undefined);
           atRevision = revision || this.store.revision;
           if (kv) {
-            const o = decodeObject(kv);
+            const o = decodeFor(this.rt, kv);
             if (matchesFilter(this.rt, filter, o)) { items.push(JSON.stringify(o)); objects.push(o); }
           }
           return { items, objects: parse ? objects : undefined, resourceVersion: String(atRevision) };
@@ -203,7 +204,7 @@ export class ResourceStorage {
           if (limit && taken() >= limit) { more = true; remaining = rest(r.count, i); break; }
           lastKey = kv.key;
           if (needParse) {
-            const o = decodeObject(kv);
+            const o = decodeFor(this.rt, kv);
             if (!matchesFilter(this.rt, filter, o)) continue;
             items.push(JSON.stringify(o));
             if (parse) objects.push(o);
@@ -256,12 +257,12 @@ export class ResourceStorage {
     let after: string | undefined;
     for (;;) {
       const r = await this.store.range(prefix, { prefix: true, after, limit: BATCH, revision: revision || undefined, countLimit: 0 });
-      if (filter.everything) {
+      if (filter.everything && !this.rt.storedAs) {
         if (r.kvs.length) await write(r.kvs); // passed through unparsed
       } else {
         const items: string[] = [];
         for (const kv of r.kvs) {
-          const o = decodeObject(kv);
+          const o = decodeFor(this.rt, kv);
           if (matchesFilter(this.rt, filter, o)) items.push(JSON.stringify(o));
         }
         if (items.length) await write(items);
@@ -312,7 +313,7 @@ export class ResourceStorage {
     await this.server.admit?.(rt, obj, undefined);
     if (opts.dryRun) return obj;
     const key = this.key(meta.namespace, meta.name!);
-    const r = await this.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: encodeObject(obj) }]);
+    const r = await this.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: encodeFor(this.rt, obj) }]);
     if (!r.succeeded) {
       const err = errAlreadyExists(qr(rt), meta.name!);
       if (generated) err.status.message += ', the server was not able to generate a unique name for the object';
@@ -423,7 +424,7 @@ export class ResourceStorage {
     if (comparable(next) === comparable(old)) return old; // no-op: no write, same resourceVersion
     if (opts.dryRun) return next;
     const r = await this.store.txn([{ key: curKv.key, modRevision: curKv.modRevision }],
-      [{ type: 'put', key: curKv.key, value: encodeObject(next) }]);
+      [{ type: 'put', key: curKv.key, value: encodeFor(this.rt, next) }]);
     if (!r.succeeded) {
       if (!r.current[0]) throw errNotFound(qr(rt), old.metadata.name!);
       throw errConflict(qr(rt), old.metadata.name!, 'the object has been modified; please apply your changes to the latest version and try again');
@@ -526,7 +527,7 @@ export class ResourceStorage {
         if (comparable(next) === comparable(obj)) return { obj, deleted: false };
         if (opts.dryRun) return { obj: next, deleted: false };
         const r = await this.store.txn([{ key: cur.kv.key, modRevision: cur.kv.modRevision }],
-          [{ type: 'put', key: cur.kv.key, value: encodeObject(next) }]);
+          [{ type: 'put', key: cur.kv.key, value: encodeFor(this.rt, next) }]);
         if (!r.succeeded) { if (attempt < 8) continue; throw errConflict(qr(rt), name, 'the object has been modified; please apply your changes to the latest version and try again'); }
         m.resourceVersion = String(r.revision);
         return { obj: next, deleted: false };
@@ -556,7 +557,7 @@ export class ResourceStorage {
     const r = await this.store.range(listPrefix(this.rt, filter.namespace), { prefix: true, revision });
     const out: KObject[] = [];
     for (const kv of r.kvs) {
-      const o = decodeObject(kv);
+      const o = decodeFor(this.rt, kv);
       if (matchesFilter(this.rt, filter, o)) out.push(o);
     }
     return out;

@@ -6,7 +6,7 @@
 
 import type { KObject } from '../api/meta.js';
 import type { ResourceType } from '../api/registry.js';
-import { decodeObject, listPrefix, resourcePrefix } from './codec.js';
+import { decodeFor, listPrefix, resourcePrefix } from './codec.js';
 import { matchesFilter, type ObjectFilter } from './filter.js';
 import type { Store, StoreEvent, Watcher } from './storage/types.js';
 
@@ -149,13 +149,13 @@ export class WatchCache {
     try {
       if (e.type === 'delete') {
         if (!e.prevKv) return undefined;
-        const object = decodeObject(e.prevKv);
+        const object = decodeFor(this.rt, e.prevKv);
         object.metadata.resourceVersion = String(e.kv.modRevision);
-        return { type: 'DELETED', revision: e.kv.modRevision, object, prevObject: decodeObject(e.prevKv), namespace: object.metadata.namespace ?? '',
+        return { type: 'DELETED', revision: e.kv.modRevision, object, prevObject: decodeFor(this.rt, e.prevKv), namespace: object.metadata.namespace ?? '',
           bytes: 3 * e.prevKv.value.length };
       }
-      const object = decodeObject(e.kv);
-      const prevObject = e.prevKv ? decodeObject(e.prevKv) : undefined;
+      const object = decodeFor(this.rt, e.kv);
+      const prevObject = e.prevKv ? decodeFor(this.rt, e.prevKv) : undefined;
       return { type: prevObject ? 'MODIFIED' : 'ADDED', revision: e.kv.modRevision, object, prevObject, namespace: object.metadata.namespace ?? '',
         bytes: 2 * e.kv.value.length + (e.prevKv?.value.length ?? 0) };
     } catch {

@@ -233,6 +233,15 @@ describe('kubectl against podnet apiserver', { skip, concurrency: false }, () =>
     assert.match(desc, /Name:\s+web/);
     assert.match(desc, /Replicas:/);
     assert.match(srv.k(['get', 'events', '-n', 'e2e']), /Tested/);
+    // One storage for both Event APIs: an events.k8s.io/v1 Event is a core/v1 Event too.
+    srv.k(['create', '-n', 'e2e', '-f', '-'], JSON.stringify({ apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: 'web.2' },
+      eventTime: '2026-01-01T00:00:00.000000Z', reportingController: 'podnet.io/e2e', reportingInstance: 'e2e-1', action: 'Testing',
+      reason: 'NewApi', type: 'Normal', regarding: { kind: 'Deployment', namespace: 'e2e', name: 'web' }, note: 'from events.k8s.io' }));
+    const core = JSON.parse(srv.k(['get', 'events.v1.', 'web.2', '-n', 'e2e', '-o', 'json']));
+    assert.equal(core.message, 'from events.k8s.io');
+    assert.equal(core.involvedObject.name, 'web');
+    assert.equal(core.reportingComponent, 'podnet.io/e2e');
+    assert.match(srv.k(['get', 'events.events.k8s.io', '-n', 'e2e']), /Tested/);
   });
 
   it('edits with $EDITOR', () => {

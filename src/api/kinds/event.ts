@@ -184,6 +184,31 @@ function eventFieldSelectors(view: (o: KObject) => InternalEvent): Record<string
   };
 }
 
+/** Field renames between events.k8s.io/v1 (left) and core/v1 (right), as upstream converts. */
+const V1_TO_CORE: Array<[string, string]> = [
+  ['regarding', 'involvedObject'], ['note', 'message'], ['deprecatedSource', 'source'],
+  ['deprecatedFirstTimestamp', 'firstTimestamp'], ['deprecatedLastTimestamp', 'lastTimestamp'],
+  ['deprecatedCount', 'count'], ['reportingController', 'reportingComponent'],
+  ['reportingInstance', 'reportingInstance'], ['eventTime', 'eventTime'], ['series', 'series'],
+  ['action', 'action'], ['reason', 'reason'], ['related', 'related'], ['type', 'type'],
+];
+
+function renamed(o: KObject, apiVersion: string, pairs: Array<[string, string]>): KObject {
+  const out: KObject = { apiVersion, kind: 'Event', metadata: o.metadata };
+  for (const [from, to] of pairs) if (o[from] !== undefined) out[to] = o[from];
+  return out;
+}
+
+/** events.k8s.io/v1 → core/v1, the shape both are stored in. */
+export const eventsV1ToCore = (o: KObject): KObject => {
+  const c = renamed(o, 'v1', V1_TO_CORE);
+  if (c.involvedObject === undefined) c.involvedObject = {};
+  return c;
+};
+/** core/v1 → events.k8s.io/v1. */
+export const coreToEventsV1 = (o: KObject): KObject =>
+  renamed(o, 'events.k8s.io/v1', V1_TO_CORE.map(([a, b]) => [b, a] as [string, string]));
+
 export const events: ResourceType = {
   group: '', version: 'v1', kind: 'Event', plural: 'events', singular: 'event', shortNames: ['ev'],
   namespaced: true, model: 'CoreV1Event',
@@ -196,6 +221,8 @@ export const events: ResourceType = {
 export const eventsV1: ResourceType = {
   group: 'events.k8s.io', version: 'v1', kind: 'Event', plural: 'events', singular: 'event', shortNames: ['ev'],
   namespaced: true, model: 'EventsV1Event',
+  // One storage for both Event APIs, as upstream: `kubectl get events` shows events.k8s.io events.
+  storedAs: { group: '', plural: 'events', toStorage: eventsV1ToCore, fromStorage: coreToEventsV1 },
   fieldSelectors: eventFieldSelectors(fromEventsV1),
   table: { columns: eventColumns, row: (o, now) => eventRow(fromEventsV1(o), now) },
   validateCreate(o) {
