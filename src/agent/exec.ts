@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { constants as osConstants } from 'node:os';
 
 export const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
 
@@ -23,7 +24,7 @@ export interface ExecTarget {
 /** The Status sent on the error channel when the command ends, as the kubelet words it. */
 export function exitStatus(command: string[], code: number | null, signal: NodeJS.Signals | null): Record<string, unknown> {
   if (code === 0) return { metadata: {}, status: 'Success' };
-  const exit = code ?? 128 + (signal ? 9 : 0);
+  const exit = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 9) : 0);
   return {
     metadata: {}, status: 'Failure',
     message: `command terminated with non-zero exit code: error executing command [${command.join(' ')}], exit code ${exit}`,

@@ -13,7 +13,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { StatusError } from '../api/errors.js';
 import type { KObject } from '../api/meta.js';
-import type { ApiClient, GVR } from '../client/client.js';
+import type { ApiClient } from '../client/client.js';
 import { Informer } from '../client/informer.js';
 import { runWorkers, WorkQueue, ItemExponentialRateLimiter } from '../client/workqueue.js';
 import { buildConflist, pluginConf, removeConflist, writeConflist } from '../cni/conflist.js';
@@ -31,14 +31,11 @@ import {
   attachSandbox, destroySandbox, ensureNetns, killStale, startContainerProcess, which, writeJsonAtomic, writeNetnsFiles,
   type CniContext, type ContainerProcess, type SandboxState,
 } from './runtime.js';
+import { CONFIGMAPS, PODS, SECRETS, SERVICES } from '../client/resources.js';
 
 export * from './pure.js';
 export { cniPluginPath } from './runtime.js';
 
-const PODS: GVR = { group: '', version: 'v1', resource: 'pods', namespaced: true };
-const CONFIGMAPS: GVR = { group: '', version: 'v1', resource: 'configmaps', namespaced: true };
-const SECRETS: GVR = { group: '', version: 'v1', resource: 'secrets', namespaced: true };
-const SERVICES: GVR = { group: '', version: 'v1', resource: 'services', namespaced: true };
 
 export interface AgentOptions {
   client: ApiClient;

@@ -5,11 +5,11 @@ import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { StatusError } from '../api/errors.js';
 import type { KObject } from '../api/meta.js';
-import type { ApiClient, GVR } from '../client/client.js';
+import type { ApiClient } from '../client/client.js';
 import { apiTime } from './pure.js';
+import { LEASES, NODES } from '../client/resources.js';
 
-export const NODES: GVR = { group: '', version: 'v1', resource: 'nodes', namespaced: false };
-export const LEASES: GVR = { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', namespaced: true };
+export { NODES, LEASES };
 export const AGENT_VERSION = 'v1.32.0-podnet';
 
 export interface NodeIdentity {

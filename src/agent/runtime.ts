@@ -15,7 +15,6 @@ import { fileURLToPath } from 'node:url';
 import { runCniPlugin } from '../cni/main.js';
 import { inNamedNetns } from '../cni/bridge.js';
 import type { CniResult, PodnetNetConf } from '../cni/spec.js';
-import { run } from '../net/exec.js';
 import { Ip } from '../net/ip.js';
 import { criLogLine, rfc3339Nano } from './pure.js';
 

@@ -112,7 +112,8 @@ export class StatusError extends Error {
   get reason(): StatusReason | undefined { return this.status.reason; }
 }
 
-function failure(code: number, reason: StatusReason, message: string, details?: StatusDetails): StatusError {
+/** A Failure Status as an error: for reasons without a named constructor below. */
+export function failure(code: number, reason: StatusReason, message: string, details?: StatusDetails): StatusError {
   const s: Status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
   if (details) s.details = details;
   return new StatusError(s);

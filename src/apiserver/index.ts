@@ -57,7 +57,7 @@ export async function startApiServer(o: StartOptions): Promise<RunningApiServer>
     let controllers: Promise<(() => Promise<void>) | undefined> = Promise.resolve(undefined);
     if (o.controllers !== false) {
       controllers = import('../controllers/manager.js')
-        .then(({ startControllerManager }) => startControllerManager(kubeconfigPath, allKindsOf(o), { controllers: o.controllerNames, clusterCIDRs: o.clusterCIDRs }))
+        .then(({ startControllerManager }) => startControllerManager(kubeconfigPath, o.resources ?? allKinds, { controllers: o.controllerNames, clusterCIDRs: o.clusterCIDRs }))
         .catch((e: unknown) => { console.error(`podnet: controllers: ${(e as Error).message}`); return undefined; });
     }
     const stopControllers = async () => (await controllers)?.();
@@ -77,4 +77,3 @@ export async function startApiServer(o: StartOptions): Promise<RunningApiServer>
   }
 }
 
-const allKindsOf = (o: StartOptions) => o.resources ?? allKinds;

@@ -11,7 +11,7 @@ import {
 import { deepClone, type KObject, apiVersionOf, isObject } from '../api/meta.js';
 import type { ResourceType } from '../api/registry.js';
 import { validateObjectMeta, validateObjectMetaUpdate } from '../api/validation/common.js';
-import { decodeFor, encodeFor, encodeObject, listPrefix, objectKey } from './codec.js';
+import { decodeFor, encodeFor, listPrefix, objectKey } from './codec.js';
 import { buildFilter, matchesFilter, type ObjectFilter } from './filter.js';
 import { CompactedError, FutureRevisionError, type KeyValue, type Store } from './storage/types.js';
 import { WatchCache } from './watchcache.js';

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
-  errBadRequest, errMethodNotAllowed, errNotAcceptable, errNotFound, errUnauthorized, StatusError,
+  errBadRequest, errMethodNotAllowed, errNotAcceptable, errNotFound, errUnauthorized, failure, StatusError,
   successStatus, errInvalid,
 } from '../api/errors.js';
 import { type KObject, apiVersionOf, isObject, splitApiVersion } from '../api/meta.js';
@@ -16,7 +16,7 @@ import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, PatchError }
 import { patchMetaFor } from '../api/schema.js';
 import { checkFields } from '../api/strict.js';
 import { openapiV3DocumentJSON, openapiV3Index } from '../api/openapi.js';
-import { Registry as MetricsRegistry, exponentialBuckets } from '../util/metrics.js';
+import { Registry as MetricsRegistry } from '../util/metrics.js';
 import { aggregatedDiscovery, apiGroupDoc, apiGroupList, apiResourceList, apiVersions } from './discovery.js';
 import { buildFilter } from './filter.js';
 import {
@@ -406,11 +406,9 @@ export class ApiServer implements StorageHost {
             case 'application/merge-patch+json': return applyMergePatch(target, input) as KObject;
             case 'application/strategic-merge-patch+json': return applyStrategicMergePatch(target, input, patchMetaFor(model)) as KObject;
             case 'application/apply-patch+yaml':
-              throw new StatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', code: 415, reason: 'UnsupportedMediaType',
-                message: 'server-side apply is not supported by podnet yet: use client-side `kubectl apply` (the default)' });
+              throw failure(415, 'UnsupportedMediaType', 'server-side apply is not supported by podnet yet: use client-side `kubectl apply` (the default)');
             default:
-              throw new StatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', code: 415, reason: 'UnsupportedMediaType',
-                message: `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json` });
+              throw failure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`);
           }
         } catch (e) {
           if (e instanceof StatusError) throw e;
@@ -632,7 +630,6 @@ export class ApiServer implements StorageHost {
   /** `kubectl logs`: proxied to the kubelet API of the pod's node, as kube-apiserver does. */
   private async serveLogs(req: IncomingMessage, res: ServerResponse, r: Route, q: URLSearchParams): Promise<number> {
     const { container, address, port, nodeName } = await this.kubeletTarget(r, q);
-    const spec = { nodeName };
     const params = new URLSearchParams();
     for (const k of ['follow', 'previous', 'timestamps', 'tailLines', 'limitBytes', 'sinceSeconds']) {
       const v = q.get(k);
@@ -646,7 +643,7 @@ export class ApiServer implements StorageHost {
         if (kres.statusCode !== 200) {
           let body = '';
           kres.on('data', (d) => { body += d; });
-          kres.on('end', () => reject(errBadRequest(body.trim() || `the kubelet of node ${spec.nodeName} answered ${kres.statusCode}`)));
+          kres.on('end', () => reject(errBadRequest(body.trim() || `the kubelet of node ${nodeName} answered ${kres.statusCode}`)));
           return;
         }
         res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
@@ -654,7 +651,7 @@ export class ApiServer implements StorageHost {
         kres.on('end', () => resolve(200));
         kres.on('error', () => { res.destroy(); resolve(200); });
       });
-      up.on('error', (e) => reject(errBadRequest(`cannot reach the kubelet of node ${spec.nodeName} at ${host}:${port}: ${e.message}`)));
+      up.on('error', (e) => reject(errBadRequest(`cannot reach the kubelet of node ${nodeName} at ${host}:${port}: ${e.message}`)));
       req.on('close', () => up.destroy());
       up.end();
     });
@@ -689,8 +686,8 @@ export class ApiServer implements StorageHost {
       from = Number(rvParam);
       if (!Number.isInteger(from) || from < 0) throw errBadRequest(`invalid resource version: ${rvParam}`);
       if (from > cache.revision && !(await cache.waitFor(from))) {
-        throw new StatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', code: 504, reason: 'Timeout',
-          message: `Too large resource version: ${from}, current: ${cache.revision}`, details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 } });
+        throw failure(504, 'Timeout', `Too large resource version: ${from}, current: ${cache.revision}`,
+          { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 });
       }
     } else {
       from = await cache.currentRevision();
@@ -777,14 +774,13 @@ export class ApiServer implements StorageHost {
   }
 }
 
-const notFoundPath = (path: string) => new StatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
-  message: 'the server could not find the requested resource', reason: 'NotFound', details: { causes: [{ reason: 'UnexpectedServerResponse', message: `404 page not found: ${path}` }] }, code: 404 });
+const notFoundPath = (path: string) => failure(404, 'NotFound', 'the server could not find the requested resource',
+  { causes: [{ reason: 'UnexpectedServerResponse', message: `404 page not found: ${path}` }] });
 
 function errInvalidPatch(e: Error): StatusError {
   const code = e instanceof PatchError ? e.code : 422;
   const reason = code === 400 ? 'BadRequest' : code === 500 ? 'InternalError' : 'Invalid';
-  return new StatusError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', code, reason,
-    message: code === 422 ? `the server rejected our request due to an error in our request: ${e.message}` : e.message });
+  return failure(code, reason, code === 422 ? `the server rejected our request due to an error in our request: ${e.message}` : e.message);
 }
 
 function partial(o: KObject, version: string): Record<string, unknown> {

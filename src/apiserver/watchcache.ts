@@ -6,7 +6,7 @@
 
 import type { KObject } from '../api/meta.js';
 import type { ResourceType } from '../api/registry.js';
-import { decodeFor, listPrefix, resourcePrefix } from './codec.js';
+import { decodeFor, resourcePrefix } from './codec.js';
 import { matchesFilter, type ObjectFilter } from './filter.js';
 import type { Store, StoreEvent, Watcher } from './storage/types.js';
 
@@ -220,7 +220,4 @@ export class WatchCache {
     this.watchers.add(w);
     return () => { this.watchers.delete(w); w.closed = true; };
   }
-
-  /** For the initial-state path: the prefix of one namespace (or all). */
-  listPrefix(namespace?: string): string { return listPrefix(this.rt, namespace); }
 }

@@ -13,6 +13,7 @@ import { applyNetwork, hostView, teardownNetwork } from '../cluster/network.js';
 import {
   isAlive, kubeconfigPath, listClusters, readState, removeState, stateDir, supervisorLog, writeState,
 } from '../cluster/state.js';
+import { NODES } from '../client/resources.js';
 
 const nameFlag = { name: { type: 'string' as const, default: 'podnet', help: 'cluster name' } };
 
@@ -130,7 +131,7 @@ export async function runUp(argv: string[]): Promise<number> {
       if (!isAlive(child.pid)) await fail('the supervisor exited');
       if (Date.now() > deadline) await fail(`only ${ready.size} of ${plan.nodes.length} nodes became Ready in ${v.timeout} s`);
       try {
-        const list = await client.resource({ group: '', version: 'v1', resource: 'nodes', namespaced: false }).list();
+        const list = await client.resource(NODES).list();
         for (const n of list.items) {
           const c = ((n.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? []).find((x) => x.type === 'Ready');
           if (c?.status === 'True' && !ready.has(n.metadata.name!)) {

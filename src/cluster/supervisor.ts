@@ -13,8 +13,8 @@ import { loadKubeconfig } from '../client/kubeconfig.js';
 import { Ip } from '../net/ip.js';
 import { mustParseCIDR } from '../net/cidr.js';
 import { readState, stateDir, writeState, type ClusterState } from './state.js';
+import { NODES } from '../client/resources.js';
 
-const NODES = { group: '', version: 'v1', resource: 'nodes', namespaced: false };
 
 export async function runSupervisor(name: string): Promise<void> {
   const st = readState(name);

@@ -15,7 +15,6 @@
 import { StatusError } from '../api/errors.js';
 import { isEmpty, matches, type LabelSelectorSpec } from '../api/labels.js';
 import type { KObject } from '../api/meta.js';
-import type { GVR } from '../client/client.js';
 import { keyOf } from '../client/informer.js';
 import { runWorkers, WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext } from './manager.js';
@@ -24,10 +23,11 @@ import {
   canAdopt, claimAction, eventTarget, trackedRecorder, conflictError, CONTROLLER_UID_INDEX, controllerOf, newControllerRef, notFoundError, RS_GVR,
   selectorOf, setOwnership, type Condition, type PodRecord, type PodTemplate, type ReplicaSet,
 } from './replicaset.js';
+import { DEPLOYMENTS } from '../client/resources.js';
 
 // ---- shapes and constants ------------------------------------------------------------------------
 
-export const DEPLOY_GVR: GVR = { group: 'apps', version: 'v1', resource: 'deployments', namespaced: true };
+export const DEPLOY_GVR = DEPLOYMENTS;
 
 export const POD_TEMPLATE_HASH = 'pod-template-hash';
 export const REVISION = 'deployment.kubernetes.io/revision';

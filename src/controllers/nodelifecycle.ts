@@ -12,12 +12,13 @@
 
 import { StatusError } from '../api/errors.js';
 import type { KObject } from '../api/meta.js';
-import { ApiClient, type GVR } from '../client/client.js';
+import { ApiClient } from '../client/client.js';
 import { Informer } from '../client/informer.js';
 import { runWorkers, WorkQueue } from '../client/workqueue.js';
 import { EventRecorder, NODES, TAINT_NOT_READY, TAINT_UNREACHABLE, TAINT_UNSCHEDULABLE, type Taint } from './scheduler.js';
+import { LEASES } from '../client/resources.js';
 
-export const LEASES: GVR = { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', namespaced: true };
+export { LEASES };
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 
 export const TAINT_MEMORY_PRESSURE = 'node.kubernetes.io/memory-pressure';

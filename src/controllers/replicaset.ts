@@ -14,11 +14,12 @@
 import { StatusError } from '../api/errors.js';
 import { matches, selectorFromLabelSelector, type LabelSelector, type LabelSelectorSpec } from '../api/labels.js';
 import type { KObject, ObjectMeta, OwnerReference } from '../api/meta.js';
-import type { ApiClient, GVR, ResourceClient } from '../client/client.js';
+import type { ApiClient, ResourceClient } from '../client/client.js';
 import { keyOf } from '../client/informer.js';
 import { runWorkers, WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext } from './manager.js';
 import { EventRecorder, type EventTarget } from './scheduler.js';
+import { PODS, REPLICASETS } from '../client/resources.js';
 
 // ---- shapes ---------------------------------------------------------------------------------
 
@@ -91,8 +92,8 @@ export interface ReplicaSet extends KObject {
   status?: ReplicaSetStatus;
 }
 
-export const RS_GVR: GVR = { group: 'apps', version: 'v1', resource: 'replicasets', namespaced: true };
-export const POD_GVR: GVR = { group: '', version: 'v1', resource: 'pods', namespaced: true };
+export const RS_GVR = REPLICASETS;
+export const POD_GVR = PODS;
 
 /** Index of pods and ReplicaSets by the uid of their controller (ownerReference controller=true). */
 export const CONTROLLER_UID_INDEX = 'controller-uid';

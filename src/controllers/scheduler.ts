@@ -16,15 +16,14 @@
 
 import { StatusError } from '../api/errors.js';
 import type { KObject } from '../api/meta.js';
-import { ApiClient, type GVR } from '../client/client.js';
+import { ApiClient } from '../client/client.js';
 import { Informer } from '../client/informer.js';
 import { runWorkers, WorkQueue } from '../client/workqueue.js';
+import { EVENTS, NODES, PODS } from '../client/resources.js';
 
 export const DEFAULT_SCHEDULER_NAME = 'default-scheduler';
 
-export const PODS: GVR = { group: '', version: 'v1', resource: 'pods', namespaced: true };
-export const NODES: GVR = { group: '', version: 'v1', resource: 'nodes', namespaced: false };
-export const EVENTS: GVR = { group: '', version: 'v1', resource: 'events', namespaced: true };
+export { PODS, NODES, EVENTS };
 
 // Well-known taints (k8s.io/api/core/v1 well_known_taints.go).
 export const TAINT_NOT_READY = 'node.kubernetes.io/not-ready';
