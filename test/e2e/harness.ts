@@ -9,7 +9,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const podnetBin = join(repoRoot, 'bin', 'podnet');
+/** The CLI entry point of this build tree (what bin/podnet runs), so a test compiled to any
+ *  outDir runs the code it was compiled with. */
+export const podnetBin = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 export function haveKubectl(): boolean {
   return spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;
