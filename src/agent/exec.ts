@@ -18,6 +18,8 @@ const CH = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4, close: 255 };
 export interface ExecTarget {
   /** The network namespace to run in (the pod's sandbox, or the node's for hostNetwork pods). */
   netns?: string;
+  /** A process of the container: the command joins its UTS namespace (the pod's hostname). */
+  utsPid?: number;
   env: Record<string, string>;
 }
 
@@ -64,7 +66,8 @@ export function handleExecUpgrade(req: IncomingMessage, socket: Duplex, head: Bu
 
 function run(ws: WebSocket, command: string[], target: ExecTarget, wantStdin: boolean, tty: boolean): void {
   const v5 = ws.protocol === 'v5.channel.k8s.io';
-  const argv = target.netns ? ['ip', 'netns', 'exec', target.netns, ...command] : command;
+  const uts = target.utsPid ? ['nsenter', `--uts=/proc/${target.utsPid}/ns/uts`, '--'] : [];
+  const argv = target.netns ? ['ip', 'netns', 'exec', target.netns, ...uts, ...command] : [...uts, ...command];
   const child = spawn(argv[0], argv.slice(1), { env: target.env, stdio: [wantStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   const send = (ch: number, data: Buffer | string) => {
     if (ws.readyState !== ws.OPEN) return;

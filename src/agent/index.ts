@@ -28,7 +28,7 @@ import {
 } from './pure.js';
 import { parseProbe, ProbeState, runProbe, type ProbeSpec } from './probe.js';
 import {
-  attachSandbox, destroySandbox, ensureNetns, killStale, startContainerProcess, which, writeJsonAtomic, writeNetnsFiles,
+  attachSandbox, destroySandbox, ensureNetns, killStale, loopbackUp, startContainerProcess, which, writeJsonAtomic, writeNetnsFiles,
   type CniContext, type ContainerProcess, type SandboxState,
 } from './runtime.js';
 import { CONFIGMAPS, PODS, SECRETS, SERVICES } from '../client/resources.js';
@@ -232,7 +232,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       if (!cni) throw new Error('network not ready');
       await saveState(st); // recorded before anything exists, so a crash in between is cleaned up
       await ensureNetns(st.netns);
-      st.podIPs = await attachSandbox(cni, st.uid, st.netns, p);
+      [st.podIPs] = await Promise.all([attachSandbox(cni, st.uid, st.netns, p), loopbackUp(st.netns)]);
       const resolv = podResolvConf(p, parseResolvConf(readNodeResolv(opts.nodeNetns)), { clusterDNS: opts.clusterDNS, clusterDomain: domain });
       await writeNetnsFiles(st.netns, renderResolvConf(resolv), renderHosts(p, st.podIPs, domain));
     }
@@ -626,13 +626,14 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   });
 
   /** `kubectl exec`: the running container's pod namespace and a minimal environment. */
-  function execTargetOf(ns: string, name: string, container: string): { netns?: string; env: Record<string, string> } | undefined {
+  function execTargetOf(ns: string, name: string, container: string): { netns?: string; utsPid?: number; env: Record<string, string> } | undefined {
     const st = [...states.values()].find((x) => x.info.namespace === ns && x.info.name === name);
     const slot = st && (st.containers.get(container) ?? st.init.get(container));
     if (!st || !slot?.proc) return undefined;
     const hostname = podHostname(st.info);
     return {
       netns: st.netns || opts.nodeNetns,
+      ...(st.netns && process.getuid?.() === 0 ? { utsPid: slot.proc.pid } : {}),
       env: { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOSTNAME: hostname, PODNET_HOSTNAME: hostname, HOME: '/root' },
     };
   }

@@ -85,11 +85,19 @@ export async function writeJsonAtomic(file: string, v: unknown): Promise<void> {
   await fs.rename(tmp, file);
 }
 
-/** Creates the pod netns (idempotent) with lo up. */
+/** Creates the pod netns (idempotent). Its loopback is brought up by `loopbackUp`. */
 export async function ensureNetns(name: string): Promise<void> {
-  const have = await Ip.netnsList().catch(() => [] as string[]);
-  if (!have.includes(name)) await Ip.netnsAdd(name);
-  await new Ip(name).setUp('lo');
+  if (existsSync(path.join('/run/netns', name))) return;
+  try {
+    await Ip.netnsAdd(name);
+  } catch (e) {
+    if (!existsSync(path.join('/run/netns', name))) throw e;
+  }
+}
+
+/** `lo` up in a pod netns (what the CNI loopback plugin does for other runtimes). */
+export async function loopbackUp(netns: string): Promise<void> {
+  await new Ip(netns).setUp('lo');
 }
 
 /** Attaches the pod to the node network; returns its IPs (first family first as the plugin ordered them). */

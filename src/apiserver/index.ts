@@ -17,6 +17,8 @@ export interface StartOptions {
   bind?: string;
   /** Extra names/IPs for the serving certificate. */
   hosts?: string[];
+  /** More addresses to listen on (same port); they are added to the certificate too. */
+  extraBinds?: string[];
   /** Run the controller manager in this process. Default true. */
   controllers?: boolean;
   /** Which controllers (kube-controller-manager's --controllers syntax); all when omitted. */
@@ -45,10 +47,10 @@ export async function startApiServer(o: StartOptions): Promise<RunningApiServer>
   const store = await EmbeddedStore.open(o.dataDir, { retainRevisions: o.retainRevisions });
   let server: ApiServer | undefined;
   try {
-    const pki = await ensurePki(o.dataDir, [bind, ...(o.hosts ?? [])].filter((h) => h !== '0.0.0.0' && h !== '::'));
+    const pki = await ensurePki(o.dataDir, [bind, ...(o.extraBinds ?? []), ...(o.hosts ?? [])].filter((h) => h !== '0.0.0.0' && h !== '::'));
     server = new ApiServer({
       store, resources: o.resources ?? allKinds, tls: { cert: pki.serverCert, key: pki.serverKey }, tokens: pki.tokens,
-      host: bind, port: o.port ?? 6443, bookmarkIntervalMs: o.bookmarkIntervalMs, kubeletToken: pki.adminToken,
+      host: bind, port: o.port ?? 6443, extraHosts: o.extraBinds, bookmarkIntervalMs: o.bookmarkIntervalMs, kubeletToken: pki.adminToken,
     });
     const { url } = await server.start();
     const kubeconfigPath = join(o.dataDir, 'kubeconfig');

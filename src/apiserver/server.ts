@@ -37,6 +37,8 @@ export interface ApiServerOptions {
   tokens: Map<string, { user: string; uid: string; groups: string[] }>;
   host?: string;
   port?: number;
+  /** More addresses to serve on, same port (e.g. the host's address on a cluster's node network). */
+  extraHosts?: string[];
   /** Interval between BOOKMARK events on watches that allow them. */
   bookmarkIntervalMs?: number;
   /** Bearer token for the nodes' kubelet API (pods/log is proxied there). */
@@ -62,6 +64,7 @@ export class ApiServer implements StorageHost {
   readonly storages = new Map<ResourceType, ResourceStorage>();
   private byPath = new Map<string, ResourceType>(); // "group/version/plural"
   private server?: Server;
+  private extraServers: Server[] = [];
   readonly metrics = new MetricsRegistry();
   private requests = this.metrics.counter('apiserver_request_total', 'Counter of apiserver requests broken out for each verb, group, version, resource, subresource and HTTP response code.', ['verb', 'group', 'version', 'resource', 'subresource', 'code']);
   private latency = this.metrics.histogram('apiserver_request_duration_seconds', 'Response latency distribution in seconds for each verb, group, version, resource and subresource.',
@@ -112,16 +115,21 @@ export class ApiServer implements StorageHost {
         if (!(e instanceof StatusError && e.code === 409)) throw e;
       }
     }
-    this.server = createHttpsServer({ cert: this.opts.tls.cert, key: this.opts.tls.key, keepAliveTimeout: 65_000, requestTimeout: 0 },
-      (req, res) => { void this.handle(req, res); });
-    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { void this.handleUpgrade(req, socket, head); });
-    this.server.headersTimeout = 60_000;
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(this.opts.port ?? 6443, this.opts.host ?? '127.0.0.1', () => resolve());
-    });
-    this.ready = true;
+    const serve = async (host: string, port: number): Promise<Server> => {
+      const server = createHttpsServer({ cert: this.opts.tls.cert, key: this.opts.tls.key, keepAliveTimeout: 65_000, requestTimeout: 0 },
+        (req, res) => { void this.handle(req, res); });
+      server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { void this.handleUpgrade(req, socket, head); });
+      server.headersTimeout = 60_000;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve());
+      });
+      return server;
+    };
+    this.server = await serve(this.opts.host ?? '127.0.0.1', this.opts.port ?? 6443);
     const addr = this.server.address() as AddressInfo;
+    for (const h of this.opts.extraHosts ?? []) this.extraServers.push(await serve(h, addr.port));
+    this.ready = true;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     return { url: `https://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${addr.port}`, port: addr.port };
   }
@@ -131,11 +139,11 @@ export class ApiServer implements StorageHost {
     clearInterval(this.advanceTimer);
     for (const s of this.storages.values()) s.cache.stop();
     for (const res of this.openWatches) res.end();
-    await new Promise<void>((resolve) => {
-      if (!this.server) return resolve();
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    await Promise.all([this.server, ...this.extraServers].map((server) => new Promise<void>((resolve) => {
+      if (!server) return resolve();
+      server.close(() => resolve());
+      server.closeAllConnections();
+    })));
   }
 
   // ---- request entry ---------------------------------------------------------------------

@@ -215,3 +215,15 @@ export async function runSupervise(argv: string[]): Promise<number> {
   await runSupervisor(f.values.name!);
   return 0;
 }
+
+/** `podnet node --config FILE`: one node's daemon, run by the supervisor inside the node's netns. */
+export async function runNodeDaemonCommand(argv: string[]): Promise<number> {
+  const f = parseFlags('node', argv, { config: { type: 'string' as const, help: "the node daemon's config (written by the supervisor)" } });
+  if (!f) return 0;
+  if (!f.values.config) throw new CliError('node: --config is required: give the daemon.json the supervisor wrote under the cluster state dir');
+  const { readNodeDaemonConfig, runNodeDaemon } = await import('../cluster/nodedaemon.js');
+  let cfg;
+  try { cfg = readNodeDaemonConfig(f.values.config); } catch (e) { throw new CliError(`node: ${(e as Error).message}`); }
+  await runNodeDaemon(cfg);
+  return 0;
+}

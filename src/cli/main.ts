@@ -12,6 +12,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   list: { summary: 'list the clusters on this machine', run: async (a) => (await cluster()).runList(a) },
   kubeconfig: { summary: "print a cluster's kubeconfig", run: async (a) => (await cluster()).runKubeconfig(a) },
   supervise: { summary: 'run a cluster in the foreground (what up starts)', run: async (a) => (await cluster()).runSupervise(a), hidden: true },
+  node: { summary: "one node's daemon, in the node's netns (what the supervisor starts per node)", run: async (a) => (await cluster()).runNodeDaemonCommand(a), hidden: true },
   apiserver: {
     summary: 'run the API server (HTTPS, durable store, kubeconfig in the data dir)',
     run: async (argv) => (await import('./apiserver.js')).runApiServer(argv),

@@ -1,12 +1,17 @@
 // The supervisor `podnet up` leaves running in the background: the API server and controller
-// manager, one agent per node (pods attach to the node's namespace), and the routes that make
-// every node's pod range reachable from the host and from the other nodes (no NAT: DESIGN.md).
+// manager (host namespace: 127.0.0.1 for kubectl, the host's node-network address for nodes and
+// pods), one node daemon per node (a process inside the node's namespace, restarted if it
+// dies), and the routes that make every node's pod range reachable from the host and from the
+// other nodes (no NAT: DESIGN.md).
 
-import { mkdir } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { startAgent, type Agent } from '../agent/index.js';
 import type { KObject } from '../api/meta.js';
 import { startApiServer } from '../apiserver/index.js';
+import { kubeconfigYaml, writeKubeconfig } from '../apiserver/certs.js';
 import { ApiClient } from '../client/client.js';
 import { Informer } from '../client/informer.js';
 import { loadKubeconfig } from '../client/kubeconfig.js';
@@ -14,6 +19,11 @@ import { Ip } from '../net/ip.js';
 import { mustParseCIDR } from '../net/cidr.js';
 import { readState, stateDir, writeState, type ClusterState } from './state.js';
 import { NODES } from '../client/resources.js';
+import type { NodeDaemonConfig } from './nodedaemon.js';
+
+const KUBELET_PORT = 10250;
+/** How long a node daemon gets to stop its pods before it is killed. */
+const NODE_STOP_MS = 8_000;
 
 
 export async function runSupervisor(name: string): Promise<void> {
@@ -21,30 +31,36 @@ export async function runSupervisor(name: string): Promise<void> {
   if (!st) throw new Error(`no state for cluster "${name}" (run "podnet up --name ${name}")`);
   const plan = st.plan;
   const log = (m: string) => process.stdout.write(`${new Date().toISOString()} ${m}\n`);
+  const hostIPs = plan.hostAddresses.map((a) => a.split('/')[0]!);
   const running = await startApiServer({
-    dataDir: join(stateDir(name), 'apiserver'), port: st.apiserverPort, bind: '127.0.0.1',
+    dataDir: join(stateDir(name), 'apiserver'), port: st.apiserverPort, bind: '127.0.0.1', extraBinds: hostIPs,
     clusterName: name, clusterCIDRs: plan.ranges.pods,
   });
-  log(`apiserver serving on ${running.url}`);
+  log(`apiserver serving on ${running.url} and on ${hostIPs.join(', ')} (node network)`);
   const state: ClusterState = { ...st, supervisorPid: process.pid };
   await writeState(state);
 
-  const client = new ApiClient(loadKubeconfig(running.kubeconfigPath), { userAgent: 'podnet-supervisor' });
-  const agents: Agent[] = [];
+  const admin = loadKubeconfig(running.kubeconfigPath);
+  const client = new ApiClient(admin, { userAgent: 'podnet-supervisor' });
+  // Nodes reach the API server at the host's address on the node network (IPv4 first).
+  const port = new URL(running.url).port;
+  const nodeServer = `https://${hostIPs[0]!.includes(':') ? `[${hostIPs[0]}]` : hostIPs[0]}:${port}`;
+  const daemons: NodeDaemon[] = [];
   for (const node of plan.nodes) {
     const dir = join(stateDir(name), 'nodes', node.name);
     await mkdir(dir, { recursive: true });
-    agents.push(await startAgent({
-      client, nodeName: node.name, clusterName: name, nodeNetns: node.netns,
-      cniConfDir: join(dir, 'cni', 'net.d'), cniDataDir: join(dir, 'cni', 'data'), stateDir: dir,
-      internalIPs: node.addresses.map((a) => a.split('/')[0]), zone: node.zone,
-      clusterDNS: plan.dnsAddresses[0], log: (m) => log(`${node.name}: ${m}`),
-      // The agents run here, in the host's namespace: their kubelet API listens on loopback.
-      kubeletServer: { host: '127.0.0.1', token: client.config.token ?? '', address: '127.0.0.1' },
-      // The host routes to every pod range, so probes go straight from here.
-      probeFromNode: true,
-    }));
-    log(`${node.name}: agent started`);
+    const kubeconfig = join(dir, 'kubeconfig');
+    await writeKubeconfig(kubeconfig, kubeconfigYaml({ name, server: nodeServer, caCert: admin.ca ?? '', token: admin.token ?? '' }));
+    const cfg: NodeDaemonConfig = {
+      clusterName: name, nodeName: node.name, netns: node.netns, kubeconfig, stateDir: dir,
+      cniConfDir: join(dir, 'cni', 'net.d'), cniDataDir: join(dir, 'cni', 'data'),
+      internalIPs: node.addresses.map((a) => a.split('/')[0]!), zone: node.zone,
+      clusterDNS: plan.dnsAddresses[0], kubeletPort: KUBELET_PORT,
+    };
+    const cfgFile = join(dir, 'daemon.json');
+    await writeFile(cfgFile, JSON.stringify(cfg, null, 2), { mode: 0o600 });
+    daemons.push(new NodeDaemon(node.name, node.netns, cfgFile, (m) => log(`${node.name}: ${m}`)));
+    log(`${node.name}: daemon started`);
   }
 
   // Routes to each node's pod range: on the host via the cluster link, and in every other node.
@@ -82,7 +98,7 @@ export async function runSupervisor(name: string): Promise<void> {
       stopping = true;
       log('stopping');
       await routes.stop();
-      for (const a of agents) await a.stop({ teardown: true }).catch((e) => log(`agent stop: ${(e as Error).message}`));
+      await Promise.all(daemons.map((d) => d.stop()));
       client.close();
       await running.stop();
       done();
@@ -90,4 +106,55 @@ export async function runSupervisor(name: string): Promise<void> {
     process.on('SIGTERM', () => { void stop(); });
     process.on('SIGINT', () => { void stop(); });
   });
+}
+
+/**
+ * One node's daemon process: `nsenter --net=<netns> node main.js node --config F`, its output
+ * into the supervisor's log, restarted with back-off if it exits while the cluster runs.
+ */
+class NodeDaemon {
+  private child?: ChildProcess;
+  private stopping = false;
+  private failures = 0;
+  private exited: Promise<void> = Promise.resolve();
+
+  constructor(readonly node: string, private readonly netns: string, private readonly cfgFile: string, private readonly log: (m: string) => void) {
+    this.start();
+  }
+
+  private start(): void {
+    const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+    const startedAt = Date.now();
+    // nsenter switches the network namespace only. (`ip netns exec` would also give the daemon a
+    // mount namespace of its own, slave to the host's, and the pod namespaces it creates with
+    // `ip netns add` — bind mounts under /run/netns — would not be visible on the host.)
+    const child = spawn('nsenter', [`--net=/run/netns/${this.netns}`, '--', process.execPath, main, 'node', '--config', this.cfgFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    for (const s of [child.stdout, child.stderr]) {
+      // the daemon stamps its own lines; keep them as they are, prefixed with the node
+      createInterface({ input: s! }).on('line', (l) => process.stdout.write(`${l.replace(/^(\S+Z) /, `$1 ${this.node}: `)}\n`));
+    }
+    this.exited = new Promise((done) => {
+      child.once('error', (e) => { this.log(`daemon failed to start: ${e.message}`); });
+      child.once('exit', (code, signal) => {
+        done();
+        if (this.stopping) return;
+        this.failures = Date.now() - startedAt > 60_000 ? 1 : this.failures + 1;
+        const delay = Math.min(30_000, 500 * 2 ** (this.failures - 1));
+        this.log(`daemon exited (${signal ?? `code ${code}`}); restarting in ${delay} ms`);
+        setTimeout(() => { if (!this.stopping) this.start(); }, delay).unref();
+      });
+    });
+  }
+
+  /** SIGTERM (the daemon stops its pods), SIGKILL after NODE_STOP_MS. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), NODE_STOP_MS);
+    await this.exited;
+    clearTimeout(t);
+  }
 }

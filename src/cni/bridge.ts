@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { Ip, isNotFound, type Link, type Route } from '../net/ip.js';
+import { Ip, isExists, isNotFound, type Link, type Route } from '../net/ip.js';
 import { run } from '../net/exec.js';
 import { HostLocalIpam, canonicalIp, parseCidr, formatCidr, type AllocatedIP } from './ipam.js';
 import {
@@ -195,21 +195,29 @@ async function enableForwarding(families: Set<4 | 6>, nodeNetns?: string): Promi
   if (families.has(6)) await set('/proc/sys/net/ipv6/conf/all/forwarding');
 }
 
-/** Create the bridge if needed, give it its gateway addresses, bring it up. Returns its link. */
+/**
+ * Create the bridge if needed, give it its gateway addresses, bring it up. Returns its link.
+ * In the common case (the bridge is in place) this is one `ip -d -j addr show`: link kind,
+ * flags and addresses come back together.
+ */
 export async function ensureBridge(node: Ip, name: string, gatewayCidrs: readonly string[], mtu?: number): Promise<Link> {
-  let br = await node.link(name, true);
+  const show = async () => (await node.json<Link>(['-d', 'addr', 'show', 'dev', name]).catch((e: unknown) => {
+    if (isNotFound(e)) return [] as Link[];
+    throw e;
+  }))[0];
+  let br = await show();
   if (!br) {
     try {
       await node.run(['link', 'add', 'name', name, ...(mtu ? ['mtu', String(mtu)] : []), 'address', bridgeMac(name), 'type', 'bridge']);
     } catch (e) {
       if (!/File exists/.test((e as Error).message)) throw e; // a concurrent ADD made it
     }
-    br = await node.link(name, true);
+    br = await show();
     if (!br) throw new Error(`bridge ${name} vanished after creation`);
   } else if (br.linkinfo?.info_kind !== undefined && br.linkinfo.info_kind !== 'bridge') {
     throw new CniError(ErrorCode.InvalidConfig, `${name} exists and is not a bridge (it is a ${br.linkinfo.info_kind})`);
   }
-  const have = new Set((await node.addrList(name)).map(normCidr));
+  const have = new Set((br.addr_info ?? []).map((a) => normCidr(`${a.local}/${a.prefixlen}`)));
   for (const c of gatewayCidrs) {
     if (have.has(normCidr(c))) continue;
     try {
@@ -220,6 +228,12 @@ export async function ensureBridge(node: Ip, name: string, gatewayCidrs: readonl
   }
   if (!br.flags.includes('UP')) await node.setUp(name);
   return br;
+}
+
+/** A stable, locally administered MAC for one end of a pod's veth (set at creation, so ADD need not read it back). */
+export function vethMac(side: 'host' | 'pod', network: string, containerID: string, ifname: string): string {
+  const h = createHash('sha256').update(`podnet-veth\u0000${side}\u0000${network}\u0000${containerID}\u0000${ifname}`).digest();
+  return [0x02, h[0]!, h[1]!, h[2]!, h[3]!, h[4]!].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
 function normCidr(c: string): string {
@@ -278,20 +292,34 @@ export async function cmdAdd(conf: PodnetNetConf, a: CniArgs, nodeNetns?: string
   const ips = await ipam.allocate(a.containerID, a.ifname);
   let created = false;
   try {
-    await ensureBridge(node, conf.bridge, ipam.gatewayCidrs(), conf.mtu);
+    const bridge = await ensureBridge(node, conf.bridge, ipam.gatewayCidrs(), conf.mtu);
     if (conf.ipForward !== false) await enableForwarding(new Set(ips.map((i) => i.family)), nodeNetns);
 
-    if (await pod.link(a.ifname)) {
-      throw new CniError(ErrorCode.Internal, `interface ${a.ifname} already exists in ${a.netns}`);
-    }
-    await node.linkDelIfExists(hostName); // a leftover of an earlier failed ADD
-    await node.addVeth(hostName, a.ifname, { peerNetns: ns, mtu: conf.mtu });
-    created = true;
-    await node.batch([
+    // Node side in one `ip -batch`: the veth pair (the pod end made directly in the pod's netns,
+    // both MACs fixed up front), its bridge port, hairpin, up. Then the pod side in another.
+    // Few `ip` runs per pod matter: each is a fork+exec, and pods start in bursts.
+    const hostMac = vethMac('host', conf.name, a.containerID, a.ifname);
+    const podMac = vethMac('pod', conf.name, a.containerID, a.ifname);
+    const mtu = conf.mtu ? ` mtu ${conf.mtu}` : '';
+    const nodeLines = [
+      `link add ${hostName}${mtu} address ${hostMac} type veth peer name ${a.ifname}${mtu} address ${podMac} netns ${ns}`,
       `link set dev ${hostName} master ${conf.bridge}`,
       `link set dev ${hostName} type bridge_slave hairpin ${conf.hairpinMode === false ? 'off' : 'on'}`,
       `link set dev ${hostName} up`,
-    ]);
+    ];
+    created = true; // from here on a failure removes the host end (and with it the pair)
+    try {
+      await node.batch(nodeLines);
+    } catch (e) {
+      if (!isExists(e) || !/batch line 1:/.test((e as Error).message)) throw e;
+      // The pod already has the interface (an error), or a host end was left by an earlier failed ADD.
+      if (await pod.link(a.ifname)) {
+        created = false;
+        throw new CniError(ErrorCode.Internal, `interface ${a.ifname} already exists in ${a.netns}`);
+      }
+      await node.linkDelIfExists(hostName);
+      await node.batch(nodeLines);
+    }
     const routes = podRoutes(conf, ips);
     await pod.batch([
       ...ips.map((ip) => `address add ${ip.address} dev ${a.ifname}${ip.family === 6 ? ' nodad' : ''}`),
@@ -299,11 +327,10 @@ export async function cmdAdd(conf: PodnetNetConf, a: CniArgs, nodeNetns?: string
       ...routes.map((r) => `route add ${r.dst} via ${r.gw} dev ${a.ifname}${r.mtu ? ` mtu ${r.mtu}` : ''}`),
     ]);
 
-    const [br, hv, pv] = await Promise.all([node.link(conf.bridge), node.link(hostName), pod.link(a.ifname)]);
     const interfaces: ResultInterface[] = [
-      { name: conf.bridge, mac: br?.address },
-      { name: hostName, mac: hv?.address },
-      { name: a.ifname, mac: pv?.address, sandbox: a.netns, ...(conf.mtu ? { mtu: conf.mtu } : {}) },
+      { name: conf.bridge, mac: bridge.address },
+      { name: hostName, mac: hostMac },
+      { name: a.ifname, mac: podMac, sandbox: a.netns, ...(conf.mtu ? { mtu: conf.mtu } : {}) },
     ];
     const result: CniResult = {
       cniVersion: conf.cniVersion,

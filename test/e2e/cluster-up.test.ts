@@ -184,9 +184,11 @@ describe('podnet up / down', { skip, concurrency: false }, () => {
     assert.match(logs!, /Started HTTP server on port 8080/);
     assert.equal(kubectl('logs', pods[0].metadata.name, '--tail=1').trim().split('\n').length, 1);
     // kubectl exec (WebSocket protocol), through the API server to the node's agent.
-    const inPod = kubectl('exec', pods[0].metadata.name, '--', 'sh', '-c', 'ip -o -4 addr show eth0; echo "x=$PODNET_HOSTNAME"');
+    const inPod = kubectl('exec', pods[0].metadata.name, '--', 'sh', '-c', 'ip -o -4 addr show eth0; echo "x=$PODNET_HOSTNAME"; echo "uts=$(hostname)"');
     assert.ok(inPod.includes(pods[0].status.podIP!), inPod);
     assert.match(inPod, new RegExp(`x=${pods[0].metadata.name}`));
+    // the command joins the container's UTS namespace: the kernel's hostname is the pod's
+    assert.match(inPod, new RegExp(`uts=${pods[0].metadata.name}`));
     const failing = spawnSync('kubectl', ['--kubeconfig', kubeconfig, 'exec', pods[0].metadata.name, '--', 'sh', '-c', 'exit 3'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(failing.status, 3);
     const echoed = spawnSync('kubectl', ['--kubeconfig', kubeconfig, 'exec', '-i', pods[0].metadata.name, '--', 'cat'], { encoding: 'utf8', input: 'through stdin\n', timeout: 30_000 });
