@@ -46,7 +46,7 @@ export async function runSupervisor(name: string): Promise<void> {
   const port = new URL(running.url).port;
   const nodeServer = `https://${hostIPs[0]!.includes(':') ? `[${hostIPs[0]}]` : hostIPs[0]}:${port}`;
   const daemons: NodeDaemon[] = [];
-  for (const node of plan.nodes) {
+  await Promise.all(plan.nodes.map(async (node) => {
     const dir = join(stateDir(name), 'nodes', node.name);
     await mkdir(dir, { recursive: true });
     const kubeconfig = join(dir, 'kubeconfig');
@@ -61,7 +61,7 @@ export async function runSupervisor(name: string): Promise<void> {
     await writeFile(cfgFile, JSON.stringify(cfg, null, 2), { mode: 0o600 });
     daemons.push(new NodeDaemon(node.name, node.netns, cfgFile, (m) => log(`${node.name}: ${m}`)));
     log(`${node.name}: daemon started`);
-  }
+  }));
 
   // Routes to each node's pod range: on the host via the cluster link, and in every other node.
   const routes = new Informer<KObject>(client.resource(NODES), {

@@ -1,0 +1,323 @@
+// The pure core of the proxy: Services + EndpointSlices → the desired nftables ruleset, in
+// kube-proxy nftables mode's shape (pkg/proxy/nftables), all in one `inet` table:
+//
+//   nat-prerouting / nat-output ─ jump services ─ daddr . l4proto . dport vmap @service-ips-vN
+//                                             └─ (node address) l4proto . dport vmap @service-nodeports-vN
+//        → service-H-ns/name/tcp/port   (Cluster policy)   ┐  numgen random mod N vmap → endpoint-H-…
+//        → local-H-…                    (Local policy)     ┤  (ClientIP affinity: @affinity-H-… first)
+//        → external-H-…                 (external traffic) ┘  → endpoint chain: hairpin mark, dnat
+//   filter-input/forward/output ─ ct state new ─ endpoints-check ─ @no-endpoint-… → reject / drop
+//   nat-postrouting ─ masquerading: masquerade what was marked by mark-for-masquerade
+//
+// Per-packet cost is a few map lookups whatever the number of Services. Nothing here does I/O:
+// computeBase(config) and computeService(service, slices, config) return plain data that
+// sync.ts turns into transactions.
+
+import { createHash } from 'node:crypto';
+import { NAME_LENGTH_MAX, type NftChain } from '../net/nft.js';
+import { categorize, endpointString, endpointsFor, portPolicy, type Endpoint } from './endpoints.js';
+import { familyOf, type Family, type ServicePortRecord, type ServiceRecord, type SliceRecord } from './model.js';
+
+export const DEFAULT_TABLE = 'podnet-proxy';
+/** kube-proxy's default masquerade bit (14). */
+export const DEFAULT_MASQUERADE_MARK = 0x4000;
+
+export interface ProxyConfig {
+  /** The nftables table (inet family). Default podnet-proxy. */
+  table: string;
+  nodeName: string;
+  /** The node's topology.kubernetes.io/zone label, for topology hints. */
+  zone?: string;
+  /** The pod network. Service traffic from elsewhere is masqueraded; empty = never (as kube-proxy without a local detector). */
+  clusterCIDRs: string[];
+  /** Addresses that accept NodePorts; empty = every local address of the node (fib daddr type local). */
+  nodePortAddresses: string[];
+  masqueradeMark: number;
+}
+
+export function defaultConfig(nodeName: string, over: Partial<ProxyConfig> = {}): ProxyConfig {
+  return { table: DEFAULT_TABLE, nodeName, clusterCIDRs: [], nodePortAddresses: [], masqueradeMark: DEFAULT_MASQUERADE_MARK, ...over };
+}
+
+export interface RuleSpec { rule: string; comment?: string }
+export interface ChainSpec { name: string; comment?: string; rules: RuleSpec[]; base?: Pick<NftChain, 'type' | 'hook' | 'priority'> }
+export interface SetSpec { kind: 'set' | 'map'; name: string; type: string; flags?: string[]; timeout?: number; comment?: string }
+export interface ElementSpec { set: string; key: string[]; value?: string; comment?: string }
+
+/** What the proxy programmed for one service port of one family: for conntrack cleanup, the tracer and logs. */
+export interface ServicePortInfo {
+  /** "ns/name:port" (upstream's ServicePortName). */
+  name: string;
+  family: Family;
+  protocol: ServicePortRecord['protocol'];
+  port: number;
+  nodePort: number;
+  clusterIP: string;
+  externalIPs: string[];
+  loadBalancerIPs: string[];
+  /** Endpoints this node DNATs to ("ip:port"). */
+  endpoints: string[];
+  hasEndpoints: boolean;
+}
+
+/** Everything one Service contributes. Chains and sets are owned by it alone; map elements are keyed globally. */
+export interface ServiceRules {
+  key: string;
+  chains: ChainSpec[];
+  sets: SetSpec[];
+  elements: ElementSpec[];
+  ports: ServicePortInfo[];
+}
+
+/** The fixed part of the table: base chains, helper chains, dispatch maps. */
+export interface BaseRules {
+  comment: string;
+  chains: ChainSpec[];
+  sets: SetSpec[];
+  elements: ElementSpec[];
+}
+
+// ---- names --------------------------------------------------------------------------------------
+
+export const CH = {
+  services: 'services',
+  endpointsCheck: 'endpoints-check',
+  reject: 'reject-chain',
+  masquerading: 'masquerading',
+  markMasq: 'mark-for-masquerade',
+} as const;
+
+export const fam = (f: Family) => (f === 4 ? 'v4' : 'v6');
+export const MAPS = {
+  serviceIPs: (f: Family) => `service-ips-${fam(f)}`,
+  serviceNodePorts: (f: Family) => `service-nodeports-${fam(f)}`,
+  noEndpointServices: (f: Family) => `no-endpoint-services-${fam(f)}`,
+  noEndpointNodePorts: (f: Family) => `no-endpoint-nodeports-${fam(f)}`,
+  nodePortIPs: (f: Family) => `nodeport-ips-${fam(f)}`,
+};
+
+const PREFIX_MAX = 16;
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** The first 8 base32 characters of sha256(name), as kube-proxy prefixes its chain names. */
+export function nameHash(name: string): string {
+  const b = createHash('sha256').update(name).digest();
+  let bits = 0, value = 0, out = '';
+  for (let i = 0; out.length < 8; i++) {
+    value = (value << 8) | b[i]!;
+    bits += 8;
+    while (bits >= 5 && out.length < 8) { out += BASE32[(value >>> (bits - 5)) & 31]; bits -= 5; }
+    value &= (1 << bits) - 1;
+  }
+  return out;
+}
+
+function hashAndTruncate(name: string): string {
+  const s = `${nameHash(name)}-${name}`;
+  const max = NAME_LENGTH_MAX - PREFIX_MAX;
+  return s.length > max ? `${s.slice(0, max - 3)}...` : s;
+}
+
+const ipX = (f: Family) => (f === 4 ? 'ip' : 'ip6');
+const proto = (p: ServicePortRecord['protocol']) => p.toLowerCase();
+
+/** "ns/name/tcp/http" (tcp6 for the IPv6 side of a dual-stack Service); the port number when it has no name. */
+export function servicePortBase(svc: { namespace: string; name: string }, port: ServicePortRecord, f: Family): string {
+  return `${svc.namespace}/${svc.name}/${proto(port.protocol)}${f === 6 ? '6' : ''}/${port.name || port.port}`;
+}
+
+export const chainNames = (base: string) => {
+  const h = hashAndTruncate(base);
+  return { cluster: `service-${h}`, local: `local-${h}`, external: `external-${h}` };
+};
+
+export function endpointNames(base: string, ep: { ip: string; port: number }): { chain: string; affinity: string } {
+  const h = hashAndTruncate(`${base}__${ep.ip.replace(/:/g, '.')}/${ep.port}`);
+  return { chain: `endpoint-${h}`, affinity: `affinity-${h}` };
+}
+
+/** Service and endpoint chains carry a '/', the fixed chains never do (as upstream tells them apart). */
+export const isServiceChain = (name: string) => name.includes('/');
+export const isAffinitySet = (name: string) => name.startsWith('affinity-');
+
+const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
+
+function addrList(cidrs: string[]): string {
+  return cidrs.length === 1 ? cidrs[0]! : `{ ${cidrs.join(', ')} }`;
+}
+
+// ---- the fixed part -----------------------------------------------------------------------------
+
+export function computeBase(cfg: ProxyConfig): BaseRules {
+  const mark = hex(cfg.masqueradeMark);
+  const chains: ChainSpec[] = [];
+  const base = (name: string, type: 'filter' | 'nat', hook: NftChain['hook'], priority: number | string, rules: RuleSpec[]) =>
+    chains.push({ name, base: { type, hook, priority }, rules });
+  // Filter chains run before DNAT (dstnat - 10), so they see the service address a packet was sent to.
+  for (const hook of ['input', 'forward', 'output'] as const) {
+    base(`filter-${hook}`, 'filter', hook, -110, [{ rule: `ct state new jump ${CH.endpointsCheck}` }]);
+  }
+  base('nat-prerouting', 'nat', 'prerouting', 'dstnat', [{ rule: `jump ${CH.services}` }]);
+  // nft accepts the name dstnat only on prerouting; -100 is the same priority on output.
+  base('nat-output', 'nat', 'output', -100, [{ rule: `jump ${CH.services}` }]);
+  base('nat-postrouting', 'nat', 'postrouting', 'srcnat', [{ rule: `jump ${CH.masquerading}` }]);
+
+  const sets: SetSpec[] = [];
+  const elements: ElementSpec[] = [];
+  const services: RuleSpec[] = [];
+  const check: RuleSpec[] = [];
+  const explicit = cfg.nodePortAddresses.length > 0;
+  for (const f of [4, 6] as const) {
+    const addr = f === 4 ? 'ipv4_addr' : 'ipv6_addr';
+    const x = ipX(f);
+    sets.push(
+      { kind: 'map', name: MAPS.serviceIPs(f), type: `${addr} . inet_proto . inet_service : verdict`, comment: `ClusterIP, ExternalIP and LoadBalancer IP traffic (IP${fam(f)})` },
+      { kind: 'map', name: MAPS.serviceNodePorts(f), type: 'inet_proto . inet_service : verdict', comment: `NodePort traffic (IP${fam(f)})` },
+      { kind: 'map', name: MAPS.noEndpointServices(f), type: `${addr} . inet_proto . inet_service : verdict`, comment: `reject or drop traffic to services without usable endpoints (IP${fam(f)})` },
+      { kind: 'map', name: MAPS.noEndpointNodePorts(f), type: 'inet_proto . inet_service : verdict', comment: `reject or drop traffic to NodePorts without usable endpoints (IP${fam(f)})` },
+    );
+    const nodeAddr = explicit
+      ? `${x} daddr @${MAPS.nodePortIPs(f)}`
+      : `fib daddr type local ${x} daddr != ${f === 4 ? '127.0.0.0/8' : '::1'}`;
+    if (explicit) {
+      sets.push({ kind: 'set', name: MAPS.nodePortIPs(f), type: addr, comment: `addresses that accept NodePort traffic (IP${fam(f)})` });
+      for (const ip of cfg.nodePortAddresses) if (familyOf(ip) === f) elements.push({ set: MAPS.nodePortIPs(f), key: [ip] });
+    }
+    services.push(
+      { rule: `${x} daddr . meta l4proto . th dport vmap @${MAPS.serviceIPs(f)}` },
+      { rule: `${nodeAddr} meta l4proto . th dport vmap @${MAPS.serviceNodePorts(f)}` },
+    );
+    check.push(
+      { rule: `${x} daddr . meta l4proto . th dport vmap @${MAPS.noEndpointServices(f)}` },
+      { rule: `${nodeAddr} meta l4proto . th dport vmap @${MAPS.noEndpointNodePorts(f)}` },
+    );
+  }
+  chains.push(
+    { name: CH.services, comment: 'dispatch service traffic by destination', rules: services },
+    { name: CH.endpointsCheck, comment: 'reject or drop new connections to services without usable endpoints', rules: check },
+    { name: CH.reject, comment: 'helper for @no-endpoint-services and @no-endpoint-nodeports', rules: [
+      { rule: 'meta l4proto tcp reject with tcp reset' }, { rule: 'reject' },
+    ] },
+    { name: CH.markMasq, comment: 'mark a connection for masquerading', rules: [{ rule: `meta mark set meta mark | ${mark}` }] },
+    { name: CH.masquerading, comment: 'masquerade marked connections', rules: [
+      { rule: `meta mark & ${mark} == 0x00000000 return` },
+      { rule: `meta mark set meta mark ^ ${mark}` },
+      { rule: 'masquerade fully-random' },
+    ] },
+  );
+  return { comment: 'rules for podnet proxy (kube-proxy nftables mode)', chains, sets, elements };
+}
+
+// ---- one Service -------------------------------------------------------------------------------
+
+/** The Service's families: those of its ClusterIPs. */
+function familiesOf(svc: ServiceRecord): Family[] {
+  return svc.clusterIPs.map(familyOf);
+}
+
+/**
+ * The rules for one Service (undefined for ExternalName and headless Services, which the proxy
+ * ignores). `slices` are the Service's EndpointSlices (any family).
+ */
+export function computeService(svc: ServiceRecord, slices: readonly SliceRecord[], cfg: ProxyConfig): ServiceRules | undefined {
+  if (svc.type === 'ExternalName' || svc.clusterIPs.length === 0) return undefined;
+  const out: ServiceRules = { key: `${svc.namespace}/${svc.name}`, chains: [], sets: [], elements: [], ports: [] };
+  for (const f of familiesOf(svc)) {
+    for (const port of svc.ports) computePort(svc, port, f, slices, cfg, out);
+  }
+  return out;
+}
+
+function computePort(svc: ServiceRecord, port: ServicePortRecord, f: Family, slices: readonly SliceRecord[], cfg: ProxyConfig, out: ServiceRules): void {
+  const x = ipX(f);
+  const p = proto(port.protocol);
+  const base = servicePortBase(svc, port, f);
+  const names = chainNames(base);
+  const portName = `${svc.namespace}/${svc.name}:${port.name}`;
+  const clusterIP = svc.clusterIPs.find((ip) => familyOf(ip) === f)!;
+  const externalIPs = svc.externalIPs.filter((ip) => familyOf(ip) === f);
+  const lbIPs = svc.loadBalancerIPs.filter((ip) => familyOf(ip) === f);
+  const policy = portPolicy(svc, port, f);
+  const eps = endpointsFor(port, f, slices, cfg.nodeName);
+  const cat = categorize(eps, policy, { nodeName: cfg.nodeName, zone: cfg.zone });
+  const cidrs = cfg.clusterCIDRs.filter((c) => familyOf(c.split('/')[0]!) === f);
+
+  const usesClusterChain = (cat.cluster?.length ?? 0) > 0;
+  const usesLocalChain = (cat.local?.length ?? 0) > 0;
+  const internalChain = policy.internalLocal ? names.local : names.cluster;
+  const hasInternal = policy.internalLocal ? usesLocalChain : cat.hasAny;
+  const externalPolicyChain = policy.externalLocal ? names.local : names.cluster;
+  const hasExternal = policy.externalLocal ? usesLocalChain : cat.hasAny;
+  const usesExternalChain = cat.hasAny && policy.externallyAccessible;
+  // No endpoints anywhere: reject. Endpoints, but none this policy may use here: drop (as upstream).
+  const internalVerdict = !cat.hasAny ? `goto ${CH.reject}` : 'drop';
+  const externalVerdict = internalVerdict;
+
+  out.ports.push({
+    name: portName, family: f, protocol: port.protocol, port: port.port, nodePort: port.nodePort, clusterIP, externalIPs,
+    loadBalancerIPs: lbIPs, endpoints: cat.reachable.map(endpointString), hasEndpoints: cat.hasAny,
+  });
+
+  const vkey = (ip: string) => [ip, p, String(port.port)];
+  const el = (set: string, key: string[], value: string, comment?: string) => out.elements.push({ set, key, value, ...(comment ? { comment } : {}) });
+
+  // Dispatch: ClusterIP.
+  if (hasInternal) el(MAPS.serviceIPs(f), vkey(clusterIP), `goto ${internalChain}`, portName);
+  else el(MAPS.noEndpointServices(f), vkey(clusterIP), internalVerdict, portName);
+  // External IPs and load-balancer IPs.
+  for (const ip of [...externalIPs, ...lbIPs]) {
+    if (cat.hasAny) el(MAPS.serviceIPs(f), vkey(ip), `goto ${names.external}`, portName);
+    if (!hasExternal) el(MAPS.noEndpointServices(f), vkey(ip), externalVerdict, portName);
+  }
+  // NodePort.
+  if (port.nodePort) {
+    if (cat.hasAny) el(MAPS.serviceNodePorts(f), [p, String(port.nodePort)], `goto ${names.external}`, portName);
+    if (!hasExternal) el(MAPS.noEndpointNodePorts(f), [p, String(port.nodePort)], externalVerdict, portName);
+  }
+
+  const affinity = svc.affinityTimeout !== undefined;
+  const epNames = (ep: Endpoint) => endpointNames(base, ep);
+
+  const policyChain = (name: string, endpoints: Endpoint[], comment: string): ChainSpec => {
+    const rules: RuleSpec[] = [];
+    // Traffic from outside the pod network to the ClusterIP may leave the node again: masquerade it.
+    if (name === internalChain && hasInternal && cidrs.length > 0) {
+      rules.push({ rule: `${x} daddr ${clusterIP} ${p} dport ${port.port} ${x} saddr != ${addrList(cidrs)} jump ${CH.markMasq}` });
+    }
+    if (affinity) for (const ep of endpoints) rules.push({ rule: `${x} saddr @${epNames(ep).affinity} goto ${epNames(ep).chain}` });
+    const arms = endpoints.map((ep, i) => `${i} : goto ${epNames(ep).chain}`).join(', ');
+    rules.push({ rule: `numgen random mod ${endpoints.length} vmap { ${arms} }` });
+    return { name, comment, rules };
+  };
+  if (usesClusterChain) out.chains.push(policyChain(names.cluster, cat.cluster!, `${portName} (Cluster traffic policy)`));
+  if (usesLocalChain) out.chains.push(policyChain(names.local, cat.local!, `${portName} (Local traffic policy)`));
+
+  if (usesExternalChain) {
+    const rules: RuleSpec[] = [];
+    if (!policy.externalLocal) {
+      // The endpoint may be on another node: the reply must come back through this one.
+      rules.push({ rule: `jump ${CH.markMasq}` });
+    } else {
+      // Pods and the node itself are not subject to the external policy (as if they went out to a load balancer and back).
+      if (cidrs.length > 0) rules.push({ rule: `${x} saddr ${addrList(cidrs)} goto ${names.cluster}`, comment: 'short-circuit pod traffic' });
+      rules.push({ rule: `fib saddr type local jump ${CH.markMasq}`, comment: 'masquerade local traffic' });
+      rules.push({ rule: `fib saddr type local goto ${names.cluster}`, comment: 'short-circuit local traffic' });
+    }
+    if (hasExternal) rules.push({ rule: `goto ${externalPolicyChain}` });
+    out.chains.push({ name: names.external, comment: `${portName} (external destinations)`, rules });
+  }
+
+  for (const ep of cat.reachable) {
+    const n = epNames(ep);
+    const rules: RuleSpec[] = [
+      // Hairpin: a pod reaching itself through the Service must see the reply come from the Service.
+      { rule: `${x} saddr ${ep.ip} jump ${CH.markMasq}` },
+    ];
+    if (affinity) {
+      rules.push({ rule: `update @${n.affinity} { ${x} saddr }` });
+      out.sets.push({ kind: 'set', name: n.affinity, type: f === 4 ? 'ipv4_addr' : 'ipv6_addr', flags: ['dynamic', 'timeout'], timeout: svc.affinityTimeout, comment: `${portName} ClientIP affinity to ${endpointString(ep)}` });
+    }
+    rules.push({ rule: `meta l4proto ${p} dnat ${x} to ${endpointString(ep)}` });
+    out.chains.push({ name: n.chain, comment: `${portName} endpoint ${endpointString(ep)}`, rules });
+  }
+}

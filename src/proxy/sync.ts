@@ -1,0 +1,211 @@
+// From desired rules to nftables transactions (STYLE.md items 1 and 5), still without I/O.
+//
+// - planFull: one transaction that (re)writes the whole table — add + flush every chain and
+//   dispatch map, then fill them. It is what runs at start (adopting a table a previous process
+//   left, atomically, so established connections and affinity entries survive), after any
+//   error, and periodically.
+// - planPartial: one transaction for the Services that changed since the last sync: only their
+//   chains that differ are rewritten, only their map elements that differ are deleted/added.
+// - Chains no longer wanted are flushed (and their map elements removed) at once, but deleted
+//   only by planStaleCleanup in a later transaction, a second on: kernels before 6.2 notice a
+//   chain is unreferenced only a moment after the last map element pointing at it went.
+//
+// Map elements are keyed globally (two Services may claim one external IP:port): the first
+// claimant in key order wins, and the element moves to the next claimant when the winner goes.
+
+import { joinKey, type NftNames, Transaction, type NftChain } from '../net/nft.js';
+import type { BaseRules, ChainSpec, ElementSpec, ServiceRules, SetSpec } from './rules.js';
+
+export interface Installed {
+  base: BaseRules;
+  services: Map<string, ServiceRules>;
+  /** element id ("set|key") → the element installed for it */
+  elements: Map<string, ElementSpec>;
+  /** element id → keys of the Services claiming it, sorted */
+  claims: Map<string, string[]>;
+  /** chains flushed and awaiting deletion → when they were flushed (ms) */
+  stale: Map<string, number>;
+}
+
+export interface Plan { tx: Transaction; installed: Installed; changedServices: string[] }
+
+export const elementId = (e: ElementSpec) => `${e.set}|${joinKey(e.key)}`;
+
+const sameChain = (a: ChainSpec | undefined, b: ChainSpec) =>
+  !!a && a.comment === b.comment && a.rules.length === b.rules.length && a.rules.every((r, i) => r.rule === b.rules[i]!.rule && r.comment === b.rules[i]!.comment);
+const sameSet = (a: SetSpec | undefined, b: SetSpec) =>
+  !!a && a.kind === b.kind && a.type === b.type && a.timeout === b.timeout && a.comment === b.comment && (a.flags ?? []).join() === (b.flags ?? []).join();
+const sameElement = (a: ElementSpec | undefined, b: ElementSpec | undefined) =>
+  a === b || (!!a && !!b && a.value === b.value && a.comment === b.comment);
+
+function chainObj(c: ChainSpec): NftChain {
+  return { kind: 'chain', name: c.name, ...(c.base ?? {}), ...(c.comment !== undefined ? { comment: c.comment } : {}) };
+}
+function setObj(s: SetSpec) {
+  return s.kind === 'map'
+    ? { kind: 'map' as const, name: s.name, type: s.type, ...(s.flags ? { flags: s.flags } : {}), ...(s.comment !== undefined ? { comment: s.comment } : {}) }
+    : { kind: 'set' as const, name: s.name, type: s.type, ...(s.flags ? { flags: s.flags } : {}), ...(s.timeout !== undefined ? { timeout: s.timeout } : {}), ...(s.comment !== undefined ? { comment: s.comment } : {}) };
+}
+function elementObj(e: ElementSpec) {
+  return { kind: 'element' as const, set: e.set, key: e.key, ...(e.value !== undefined ? { value: e.value } : {}), ...(e.comment !== undefined ? { comment: e.comment } : {}) };
+}
+function addRules(tx: Transaction, c: ChainSpec): void {
+  for (const r of c.rules) tx.add({ kind: 'rule', chain: c.name, rule: r.rule, ...(r.comment !== undefined ? { comment: r.comment } : {}) });
+}
+
+function sortedKeys<T>(m: Map<string, T>): string[] {
+  return [...m.keys()].sort();
+}
+
+/** The winning element of each id, claimants in key order. */
+function claimAll(services: Map<string, ServiceRules>): { elements: Map<string, ElementSpec>; claims: Map<string, string[]> } {
+  const elements = new Map<string, ElementSpec>();
+  const claims = new Map<string, string[]>();
+  for (const key of sortedKeys(services)) {
+    for (const e of services.get(key)!.elements) {
+      const id = elementId(e);
+      const c = claims.get(id);
+      if (c) { if (c[c.length - 1] !== key) c.push(key); continue; }
+      claims.set(id, [key]);
+      elements.set(id, e);
+    }
+  }
+  return { elements, claims };
+}
+
+/**
+ * The transaction that makes the table exactly `base` + `services`. `existing` lists what the
+ * table holds now (undefined: no table); chains and sets in it that are not wanted are flushed
+ * (chains, deleted later) or deleted (sets). `prev` carries stale-chain times across.
+ */
+export function planFull(table: string, base: BaseRules, services: Map<string, ServiceRules>, existing: NftNames | undefined,
+  now: number, prev?: Installed): Plan {
+  const tx = new Transaction('inet', table);
+  tx.add({ kind: 'table', comment: base.comment });
+  const allSets: SetSpec[] = [...base.sets];
+  const allChains: ChainSpec[] = [...base.chains];
+  for (const key of sortedKeys(services)) {
+    const s = services.get(key)!;
+    allSets.push(...s.sets);
+    allChains.push(...s.chains);
+  }
+  for (const s of allSets) tx.add(setObj(s));
+  for (const c of allChains) { tx.add(chainObj(c)); tx.flush(chainObj(c)); }
+  for (const c of allChains) addRules(tx, c);
+  for (const s of base.sets) tx.flush(setObj(s));
+  for (const e of base.elements) tx.add(elementObj(e));
+  const { elements, claims } = claimAll(services);
+  for (const id of [...elements.keys()].sort()) tx.add(elementObj(elements.get(id)!));
+
+  const stale = new Map<string, number>();
+  if (existing) {
+    const wantChains = new Set(allChains.map((c) => c.name));
+    for (const name of existing.chains.slice().sort()) {
+      if (wantChains.has(name)) continue;
+      tx.flush({ kind: 'chain', name });
+      stale.set(name, prev?.stale.get(name) ?? now);
+    }
+    const wantSets = new Set(allSets.map((s) => s.name));
+    for (const name of existing.sets.slice().sort()) if (!wantSets.has(name)) tx.delete({ kind: 'set', name, type: '' });
+    for (const name of existing.maps.slice().sort()) if (!wantSets.has(name)) tx.delete({ kind: 'map', name, type: ':' });
+  }
+  return { tx, installed: { base, services: new Map(services), elements, claims, stale }, changedServices: sortedKeys(services) };
+}
+
+/**
+ * The transaction for the Services in `changes` (key → new rules, or undefined when the
+ * Service is gone or ignored), relative to what `prev` says is installed.
+ */
+export function planPartial(table: string, prev: Installed, changes: Map<string, ServiceRules | undefined>, now: number): Plan {
+  const tx = new Transaction('inet', table);
+  const services = new Map(prev.services);
+  const claims = new Map(prev.claims);
+  const elements = new Map(prev.elements);
+  const stale = new Map(prev.stale);
+
+  const toFlush: string[] = [];
+  const toCreate: ChainSpec[] = [];
+  const toFill: ChainSpec[] = [];
+  const setDeletes: SetSpec[] = [];
+  const setAdds: SetSpec[] = [];
+  const newlyStale: string[] = [];
+  const affected = new Set<string>();
+  const changed: string[] = [];
+
+  for (const key of sortedKeys(changes)) {
+    const next = changes.get(key);
+    const old = services.get(key);
+    if (!old && !next) continue;
+    changed.push(key);
+    const oldChains = new Map((old?.chains ?? []).map((c) => [c.name, c]));
+    const nextChains = new Map((next?.chains ?? []).map((c) => [c.name, c]));
+    for (const c of nextChains.values()) {
+      const was = oldChains.get(c.name);
+      if (sameChain(was, c)) continue;
+      if (was || stale.has(c.name)) { toFlush.push(c.name); stale.delete(c.name); }
+      else toCreate.push(c);
+      toFill.push(c);
+    }
+    for (const name of oldChains.keys()) if (!nextChains.has(name)) { toFlush.push(name); newlyStale.push(name); }
+    const oldSets = new Map((old?.sets ?? []).map((s) => [s.name, s]));
+    const nextSets = new Map((next?.sets ?? []).map((s) => [s.name, s]));
+    for (const s of nextSets.values()) {
+      const was = oldSets.get(s.name);
+      if (sameSet(was, s)) continue;
+      if (was) setDeletes.push(was);
+      setAdds.push(s);
+    }
+    for (const s of oldSets.values()) if (!nextSets.has(s.name)) setDeletes.push(s);
+
+    for (const e of old?.elements ?? []) {
+      const id = elementId(e);
+      affected.add(id);
+      const c = (claims.get(id) ?? []).filter((k) => k !== key);
+      if (c.length) claims.set(id, c); else claims.delete(id);
+    }
+    for (const e of next?.elements ?? []) {
+      const id = elementId(e);
+      affected.add(id);
+      const c = claims.get(id) ?? [];
+      if (!c.includes(key)) { c.push(key); c.sort(); }
+      claims.set(id, c);
+    }
+    if (next) services.set(key, next); else services.delete(key);
+  }
+
+  // Order matters within the transaction: references must go before what they point at, and
+  // new targets must exist before anything points at them.
+  for (const name of toFlush) tx.flush({ kind: 'chain', name });
+  for (const s of setDeletes) tx.delete(setObj(s));
+  for (const s of setAdds) tx.add(setObj(s));
+  for (const c of toCreate) tx.add(chainObj(c));
+  for (const c of toFill) addRules(tx, c);
+
+  const elementDeletes: ElementSpec[] = [];
+  const elementAdds: ElementSpec[] = [];
+  for (const id of [...affected].sort()) {
+    const owner = claims.get(id)?.[0];
+    const want = owner ? services.get(owner)!.elements.find((e) => elementId(e) === id) : undefined;
+    const have = elements.get(id);
+    if (sameElement(have, want)) continue;
+    if (have) elementDeletes.push(have);
+    if (want) elementAdds.push(want);
+    if (want) elements.set(id, want); else elements.delete(id);
+  }
+  for (const e of elementDeletes) tx.delete({ kind: 'element', set: e.set, key: e.key });
+  for (const e of elementAdds) tx.add(elementObj(e));
+  for (const name of newlyStale) stale.set(name, now);
+
+  return { tx, installed: { base: prev.base, services, elements, claims, stale }, changedServices: changed };
+}
+
+/** Deletes chains flushed at least `minAgeMs` ago; undefined when there is nothing to do. */
+export function planStaleCleanup(table: string, installed: Installed, now: number, minAgeMs = 1000): { tx: Transaction; installed: Installed } | undefined {
+  const due = [...installed.stale].filter(([, t]) => now - t >= minAgeMs).map(([n]) => n).sort();
+  if (due.length === 0) return undefined;
+  const tx = new Transaction('inet', table);
+  for (const name of due) tx.delete({ kind: 'chain', name });
+  const stale = new Map(installed.stale);
+  for (const name of due) stale.delete(name);
+  return { tx, installed: { ...installed, stale } };
+}

@@ -1,0 +1,217 @@
+// Syncing (src/proxy/proxier.ts + sync.ts) against the fake: a full sync first, then partial
+// syncs that touch only the changed Services' chains and map elements; stale chains deleted in
+// a later transaction; a failed sync makes the next one full; a restarted proxier adopts the
+// table in one transaction. Address plan: see proxy-fixtures.ts.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { config, makeService, makeSlice, NODE_IP, outside, pod, run, sliceRec, svcRec } from './proxy-fixtures.js';
+import { FakeNft } from '../../src/net/nft-fake.js';
+import { NftError, type NftBackend, type Transaction } from '../../src/net/nft.js';
+import { Proxier } from '../../src/proxy/proxier.js';
+import { staleUdpFlows } from '../../src/proxy/conntrack.js';
+
+const web = (i: number) => makeService('ns', `web${i}`, (s) => { s.spec.clusterIP = `10.96.1.${i}`; s.spec.clusterIPs = [`10.96.1.${i}`]; });
+const webSlice = (i: number, ips: string[]) => makeSlice('ns', `web${i}-a`, `web${i}`, ips.map((ip) => ({ ip, node: 'node-b' })));
+
+function setup(opts: { backend?: NftBackend; fake?: FakeNft; clock?: { t: number }; conntrack?: string[][] } = {}) {
+  const fake = opts.fake ?? new FakeNft('inet', config().table);
+  const clock = opts.clock ?? { t: 1_000_000 };
+  const p = new Proxier({
+    config: config(), backend: opts.backend ?? fake, now: () => clock.t,
+    ...(opts.conntrack ? { conntrack: async (args: string[]) => { opts.conntrack!.push(args); } } : {}),
+  });
+  p.ready = true;
+  return { fake, clock, p };
+}
+
+/** Names every op of a transaction refers to (chains, sets, and the comments of elements). */
+function touched(tx: Transaction): string[] {
+  return tx.ops.map((op) => {
+    const o = op.obj;
+    if (o.kind === 'chain' || o.kind === 'set' || o.kind === 'map') return `${op.verb} ${o.kind} ${o.name}`;
+    if (o.kind === 'rule') return `${op.verb} rule ${o.chain}`;
+    if (o.kind === 'element') return `${op.verb} element ${o.set} ${o.key.join(' . ')}`;
+    return `${op.verb} table`;
+  });
+}
+
+describe('proxier sync', () => {
+  test('first sync is full, an idle sync sends nothing', async () => {
+    const { fake, p } = setup();
+    for (let i = 1; i <= 3; i++) { p.upsertService(svcRec(web(i))); p.upsertSlice(sliceRec(webSlice(i, [`10.244.2.${i}`]))); }
+    const r1 = await p.sync();
+    assert.equal(r1.kind, 'full');
+    assert.deepEqual(r1.services, ['ns/web1', 'ns/web2', 'ns/web3']);
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.2')).dnat, '10.244.2.2:8080');
+    const r2 = await p.sync();
+    assert.equal(r2.kind, 'partial');
+    assert.equal(r2.ops, 0);
+    assert.equal(fake.history.length, 1, 'no transaction for no change');
+  });
+
+  test('an endpoint change touches only that Service', async () => {
+    const { fake, p } = setup();
+    for (let i = 1; i <= 3; i++) { p.upsertService(svcRec(web(i))); p.upsertSlice(sliceRec(webSlice(i, [`10.244.2.${i}`]))); }
+    await p.sync();
+    p.upsertSlice(sliceRec(webSlice(2, ['10.244.2.2', '10.244.2.22'])));
+    const r = await p.sync();
+    assert.equal(r.kind, 'partial');
+    assert.deepEqual(r.services, ['ns/web2']);
+    const ops = touched(fake.history.at(-1)!);
+    for (const o of ops) assert.match(o, /ns\/web2\//, `op outside the changed service: ${o}`);
+    // the service chain is rewritten in place, a chain is added for the new endpoint, no map element changes
+    assert.ok(ops.some((o) => /^flush chain service-.*ns\/web2\/tcp\/http$/.test(o)));
+    assert.ok(ops.some((o) => /^add chain endpoint-.*__10\.244\.2\.22\/8080$/.test(o)));
+    assert.ok(!ops.some((o) => o.includes('element')));
+    const r2 = run(fake, pod('10.244.1.9', '10.96.1.2'));
+    assert.deepEqual(r2.candidates.sort(), ['10.244.2.22:8080', '10.244.2.2:8080']);
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).dnat, '10.244.2.1:8080', 'others untouched');
+  });
+
+  test('losing all endpoints moves the element to the reject map; regaining moves it back', async () => {
+    const { fake, p } = setup();
+    p.upsertService(svcRec(web(1))); p.upsertSlice(sliceRec(webSlice(1, ['10.244.2.1'])));
+    await p.sync();
+    p.upsertSlice(sliceRec(webSlice(1, [])));
+    await p.sync();
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).verdict, 'reject');
+    assert.deepEqual(touched(fake.history.at(-1)!).filter((o) => o.includes('element')), [
+      'delete element service-ips-v4 10.96.1.1 . tcp . 80', 'add element no-endpoint-services-v4 10.96.1.1 . tcp . 80',
+    ]);
+    p.upsertSlice(sliceRec(webSlice(1, ['10.244.2.7'])));
+    await p.sync();
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).dnat, '10.244.2.7:8080');
+  });
+
+  test('stale chains are flushed at once and deleted in a later transaction', async () => {
+    const { fake, clock, p } = setup();
+    p.upsertService(svcRec(web(1))); p.upsertSlice(sliceRec(webSlice(1, ['10.244.2.1'])));
+    p.upsertService(svcRec(web(2))); p.upsertSlice(sliceRec(webSlice(2, ['10.244.2.2'])));
+    await p.sync();
+    p.deleteService('ns/web1');
+    await p.sync();
+    const chains = () => [...fake.ruleset!.chains.keys()].filter((c) => c.includes('ns/web1/'));
+    assert.equal(chains().length, 2, 'still there, flushed');
+    for (const c of chains()) assert.equal(fake.ruleset!.chains.get(c)!.rules.length, 0);
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).dnat, undefined);
+    assert.equal(p.staleDueInMs(), 1000);
+    clock.t += 500;
+    assert.equal((await p.sync()).staleDeleted, 0, 'not yet');
+    clock.t += 600;
+    const r = await p.sync();
+    assert.equal(r.staleDeleted, 2);
+    assert.deepEqual(chains(), []);
+    assert.equal(p.staleDueInMs(), undefined);
+  });
+
+  test('a Service re-created before its stale chains are deleted gets them back', async () => {
+    const { fake, clock, p } = setup();
+    p.upsertService(svcRec(web(1))); p.upsertSlice(sliceRec(webSlice(1, ['10.244.2.1'])));
+    await p.sync();
+    p.deleteService('ns/web1');
+    await p.sync();
+    p.upsertService(svcRec(web(1)));
+    await p.sync();
+    clock.t += 5000;
+    await p.sync();
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).dnat, '10.244.2.1:8080');
+  });
+
+  test('a failed transaction changes nothing and makes the next sync full', async () => {
+    const fake = new FakeNft('inet', config().table);
+    let failNext = false;
+    const backend: NftBackend = {
+      family: 'inet', table: fake.table, newTransaction: () => fake.newTransaction(), list: () => fake.list(), listing: () => fake.listing(),
+      run: async (tx) => { if (failNext) { failNext = false; throw new NftError('injected', 'other'); } await fake.run(tx); },
+    };
+    const { p } = setup({ backend, fake });
+    p.upsertService(svcRec(web(1))); p.upsertSlice(sliceRec(webSlice(1, ['10.244.2.1'])));
+    await p.sync();
+    failNext = true;
+    p.upsertSlice(sliceRec(webSlice(1, ['10.244.2.9'])));
+    await assert.rejects(p.sync(), /injected/);
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).dnat, '10.244.2.1:8080');
+    const r = await p.sync();
+    assert.equal(r.kind, 'full');
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).dnat, '10.244.2.9:8080');
+  });
+
+  test('a restarted proxier adopts the table in one transaction, keeping affinity entries', async () => {
+    const fake = new FakeNft('inet', config().table);
+    const sticky = makeService('ns', 'sticky', (s) => { s.spec.clusterIP = '10.96.1.50'; s.spec.clusterIPs = ['10.96.1.50']; s.spec.sessionAffinity = 'ClientIP'; });
+    const first = setup({ fake }).p;
+    first.upsertService(svcRec(sticky)); first.upsertSlice(sliceRec(makeSlice('ns', 'sticky-a', 'sticky', [{ ip: '10.244.2.1', node: 'node-b' }])));
+    first.upsertService(svcRec(web(1))); first.upsertSlice(sliceRec(webSlice(1, ['10.244.2.1'])));
+    await first.sync();
+    // The kernel records a client in the affinity set.
+    const aff = [...fake.ruleset!.sets.keys()].find((s) => s.startsWith('affinity-'))!;
+    fake.runSync(fake.newTransaction().add({ kind: 'element', set: aff, key: ['10.244.1.9'] }));
+    // kill -9; the new process sees only `sticky` (web1 was deleted meanwhile).
+    const second = setup({ fake }).p;
+    second.upsertService(svcRec(sticky)); second.upsertSlice(sliceRec(makeSlice('ns', 'sticky-a', 'sticky', [{ ip: '10.244.2.1', node: 'node-b' }])));
+    const before = fake.history.length;
+    const r = await second.sync();
+    assert.equal(r.kind, 'full');
+    assert.equal(fake.history.length, before + 1, 'one transaction');
+    assert.ok(fake.ruleset!.sets.get(aff)!.elements.has('10.244.1.9'), 'affinity entry survives');
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).dnat, undefined, "the deleted Service's element is gone");
+    assert.ok([...fake.ruleset!.chains.keys()].filter((c) => c.includes('ns/web1/')).every((c) => fake.ruleset!.chains.get(c)!.rules.length === 0));
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.50')).dnat, '10.244.2.1:8080');
+  });
+
+  test('two Services claiming one external IP:port: the first wins, the second takes over when it goes', async () => {
+    const { fake, p } = setup();
+    const claim = (name: string, ip: string, ep: string) => {
+      p.upsertService(svcRec(makeService('ns', name, (s) => { s.spec.clusterIP = ip; s.spec.clusterIPs = [ip]; s.spec.externalIPs = ['192.0.2.9']; })));
+      p.upsertSlice(sliceRec(makeSlice('ns', `${name}-a`, name, [{ ip: ep, node: 'node-b' }])));
+    };
+    claim('a', '10.96.1.1', '10.244.2.1');
+    claim('b', '10.96.1.2', '10.244.2.2');
+    await p.sync();
+    assert.equal(run(fake, outside('192.0.2.9')).dnat, '10.244.2.1:8080');
+    p.deleteService('ns/a');
+    await p.sync();
+    assert.equal(run(fake, outside('192.0.2.9')).dnat, '10.244.2.2:8080');
+    assert.equal(run(fake, outside(NODE_IP)).dnat, undefined);
+  });
+
+  test('UDP endpoints removed: their conntrack flows are cleared', async () => {
+    const flows: string[][] = [];
+    const { p } = setup({ conntrack: flows });
+    p.upsertService(svcRec(makeService('ns', 'dns', (s) => { s.spec.clusterIP = '10.96.0.10'; s.spec.clusterIPs = ['10.96.0.10']; s.spec.ports = [{ name: 'dns', protocol: 'UDP', port: 53 }]; })));
+    const slice = (ips: string[]) => sliceRec(makeSlice('ns', 'dns-a', 'dns', ips.map((ip) => ({ ip, node: 'node-b' })), (s) => { s.ports = [{ name: 'dns', protocol: 'UDP', port: 53 }]; }));
+    p.upsertSlice(slice(['10.244.2.1', '10.244.2.2']));
+    await p.sync();
+    assert.deepEqual(flows, []);
+    p.upsertSlice(slice(['10.244.2.2', '10.244.2.3']));
+    await p.sync();
+    assert.deepEqual(flows, [['-D', '-p', 'udp', '--orig-dst', '10.96.0.10', '--orig-port-dst', '53', '--dst-nat', '10.244.2.1']]);
+  });
+
+  test('staleUdpFlows covers external IPs, NodePorts and IPv6', () => {
+    const port = { name: 'ns/d:dns', family: 6 as const, protocol: 'UDP' as const, port: 53, nodePort: 30053, clusterIP: 'fd00:10:96::a', externalIPs: ['2001:db8::5'], loadBalancerIPs: [], endpoints: ['[fd00:10:244:2::1]:53'], hasEndpoints: true };
+    assert.deepEqual(staleUdpFlows([port], []), [
+      ['-D', '-f', 'ipv6', '-p', 'udp', '--orig-dst', 'fd00:10:96::a', '--orig-port-dst', '53', '--dst-nat', 'fd00:10:244:2::1'],
+      ['-D', '-f', 'ipv6', '-p', 'udp', '--orig-dst', '2001:db8::5', '--orig-port-dst', '53', '--dst-nat', 'fd00:10:244:2::1'],
+      ['-D', '-f', 'ipv6', '-p', 'udp', '--orig-port-dst', '30053', '--dst-nat', 'fd00:10:244:2::1'],
+    ]);
+    assert.deepEqual(staleUdpFlows([{ ...port, protocol: 'TCP' }], []), []);
+  });
+
+  test('nothing is programmed before the informers have synced', async () => {
+    const { fake, p } = setup();
+    p.ready = false;
+    p.upsertService(svcRec(web(1)));
+    assert.equal((await p.sync()).kind, 'none');
+    assert.equal(fake.ruleset, undefined);
+  });
+
+  test('cleanup removes the table', async () => {
+    const { fake, p } = setup();
+    p.upsertService(svcRec(web(1)));
+    await p.sync();
+    await p.cleanup();
+    assert.equal(fake.ruleset, undefined);
+    await p.cleanup(); // and is idempotent
+  });
+});
