@@ -3,6 +3,7 @@
 const BENCHMARKS: Record<string, () => Promise<void>> = {
   apiserver: async () => (await import('./apiserver.js')).benchApiServer(),
   cluster: async () => (await import('./cluster.js')).benchCluster(),
+  endpointslices: async () => (await import('./endpointslices.js')).benchEndpointSlices(),
   store: async () => (await import('./store.js')).benchStore(),
 };
 

@@ -8,6 +8,7 @@ import { allKinds } from '../api/kinds/index.js';
 import type { ResourceType } from '../api/registry.js';
 import { ensurePki, kubeconfigYaml, writeKubeconfig } from './certs.js';
 import { ApiServer } from './server.js';
+import { ServiceRegistry } from './services/index.js';
 import { EmbeddedStore } from './storage/embedded.js';
 import type { Store } from './storage/types.js';
 
@@ -30,6 +31,12 @@ export interface StartOptions {
   resources?: ResourceType[];
   /** Revisions of history the store keeps for watchers to resume from. */
   retainRevisions?: number;
+  /** --service-cluster-ip-range: one CIDR or two of different families. Default 10.96.0.0/16. */
+  serviceClusterIPRanges?: string | string[];
+  /** --service-node-port-range, e.g. 30000-32767 (the default). */
+  serviceNodePortRange?: string;
+  /** Address published in default/kubernetes endpoints. Default: the bind address. */
+  advertiseAddress?: string;
 }
 
 export interface RunningApiServer {
@@ -46,13 +53,27 @@ export async function startApiServer(o: StartOptions): Promise<RunningApiServer>
   const bind = o.bind ?? '127.0.0.1';
   const store = await EmbeddedStore.open(o.dataDir, { retainRevisions: o.retainRevisions });
   let server: ApiServer | undefined;
+  let registry: ServiceRegistry | undefined;
   try {
     const pki = await ensurePki(o.dataDir, [bind, ...(o.extraBinds ?? []), ...(o.hosts ?? [])].filter((h) => h !== '0.0.0.0' && h !== '::'));
     server = new ApiServer({
       store, resources: o.resources ?? allKinds, tls: { cert: pki.serverCert, key: pki.serverKey }, tokens: pki.tokens,
       host: bind, port: o.port ?? 6443, extraHosts: o.extraBinds, bookmarkIntervalMs: o.bookmarkIntervalMs, kubeletToken: pki.adminToken,
     });
-    const { url } = await server.start();
+    // The Service registry (ClusterIP/NodePort allocation, ServiceCIDRs, default/kubernetes)
+    // is ready before the server takes requests; it publishes its own objects once serving.
+    const rts = o.resources ?? allKinds;
+    const hasKind = (g: string, p: string) => rts.some((rt) => rt.group === g && rt.plural === p);
+    if (hasKind('', 'services') && hasKind('networking.k8s.io', 'ipaddresses') && hasKind('networking.k8s.io', 'servicecidrs')) {
+      const unspecified = bind === '0.0.0.0' || bind === '::';
+      registry = new ServiceRegistry(server, {
+        clusterIPRanges: o.serviceClusterIPRanges, nodePortRange: o.serviceNodePortRange,
+        advertiseAddress: o.advertiseAddress ?? (unspecified ? undefined : bind),
+      });
+      await registry.init();
+    }
+    const { url, port } = await server.start();
+    await registry?.started(port);
     const kubeconfigPath = join(o.dataDir, 'kubeconfig');
     await writeKubeconfig(kubeconfigPath, kubeconfigYaml({ name: o.clusterName ?? 'podnet', server: url, caCert: pki.caCert, token: pki.adminToken }));
     // The controllers sync their informers over the API; serving does not wait for that.
@@ -68,11 +89,13 @@ export async function startApiServer(o: StartOptions): Promise<RunningApiServer>
       server: s, store, url, kubeconfigPath,
       async stop() {
         await stopControllers();
+        registry?.stop();
         await s.stop();
         await store.close();
       },
     };
   } catch (e) {
+    registry?.stop();
     await server?.stop().catch(() => undefined);
     await store.close().catch(() => undefined);
     throw e;

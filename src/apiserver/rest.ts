@@ -107,8 +107,38 @@ function specPart(o: KObject): string {
 /** Comparable form for no-op detection: the object without its resourceVersion. */
 const comparable = (o: KObject) => canonical({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
 
+/** Called once a hooked write is over: `success` says whether it was stored. */
+export type FinishWrite = (success: boolean) => Promise<void> | void;
+
+/**
+ * Per-resource hooks around writes, as upstream's generic store has them (BeginCreate,
+ * BeginUpdate, AfterDelete). The begin hooks run after defaulting and before validation, may
+ * change the object and throw StatusErrors; what they return is told how the write ended, so
+ * side effects (allocations) are kept or undone. afterDelete runs once an object is gone.
+ * Status and finalize writes do not run them.
+ */
+export interface StorageHooks {
+  beginCreate?(obj: KObject, opts: WriteOptions): Promise<FinishWrite | void>;
+  beginUpdate?(obj: KObject, old: KObject, opts: WriteOptions): Promise<FinishWrite | void>;
+  afterDelete?(obj: KObject, opts: WriteOptions): Promise<void>;
+}
+
+async function finishing<T>(finish: FinishWrite | void, write: () => Promise<T>): Promise<T> {
+  if (!finish) return write();
+  let ok = false;
+  try {
+    const out = await write();
+    ok = true;
+    return out;
+  } finally {
+    await finish(ok);
+  }
+}
+
 export class ResourceStorage {
   readonly cache: WatchCache;
+  /** Kind-specific write hooks (set by the component that owns the kind's side effects). */
+  hooks?: StorageHooks;
   constructor(readonly rt: ResourceType, private readonly store: Store, private readonly server: StorageHost) {
     this.cache = new WatchCache(store, rt);
   }
@@ -304,23 +334,28 @@ export class ResourceStorage {
     rt.defaults?.(obj);
     if (TRACKS_GENERATION.has(rt.kind)) meta.generation = 1;
     else delete meta.generation;
-    const errs: FieldError[] = [
-      ...validateObjectMeta(meta, { namespaced: rt.namespaced, nameValidator: rt.nameValidator }),
-      ...(rt.validateCreate?.(obj) ?? []),
-    ];
-    if (errs.length) throw errInvalid(rt.kind, rt.group, meta.name ?? meta.generateName ?? '', errs);
-    if (rt.namespaced) await this.server.checkNamespaceWritable(meta.namespace!, rt, meta.name!);
-    await this.server.admit?.(rt, obj, undefined);
-    if (opts.dryRun) return obj;
-    const key = this.key(meta.namespace, meta.name!);
-    const r = await this.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: encodeFor(this.rt, obj) }]);
-    if (!r.succeeded) {
-      const err = errAlreadyExists(qr(rt), meta.name!);
-      if (generated) err.status.message += ', the server was not able to generate a unique name for the object';
-      throw err;
-    }
-    meta.resourceVersion = String(r.revision);
-    return obj;
+    // Kind-specific hooks (ClusterIP/NodePort allocation) run between defaulting and
+    // validation and learn whether the write went through, as upstream's BeginCreate.
+    const finish = await this.hooks?.beginCreate?.(obj, opts);
+    return finishing(finish, async () => {
+      const errs: FieldError[] = [
+        ...validateObjectMeta(meta, { namespaced: rt.namespaced, nameValidator: rt.nameValidator }),
+        ...(rt.validateCreate?.(obj) ?? []),
+      ];
+      if (errs.length) throw errInvalid(rt.kind, rt.group, meta.name ?? meta.generateName ?? '', errs);
+      if (rt.namespaced) await this.server.checkNamespaceWritable(meta.namespace!, rt, meta.name!);
+      await this.server.admit?.(rt, obj, undefined);
+      if (opts.dryRun) return obj;
+      const key = this.key(meta.namespace, meta.name!);
+      const r = await this.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: encodeFor(this.rt, obj) }]);
+      if (!r.succeeded) {
+        const err = errAlreadyExists(qr(rt), meta.name!);
+        if (generated) err.status.message += ', the server was not able to generate a unique name for the object';
+        throw err;
+      }
+      meta.resourceVersion = String(r.revision);
+      return obj;
+    });
   }
 
   // ---- update ----------------------------------------------------------------------------
@@ -364,6 +399,7 @@ export class ResourceStorage {
   private async replace(curKv: KeyValue, old: KObject, input: KObject, opts: WriteOptions & { subresource?: string }): Promise<KObject> {
     const rt = this.rt;
     let next: KObject;
+    let finish: FinishWrite | void = undefined;
     if (opts.subresource === 'status') {
       // A status write changes status, and may change labels and annotations (upstream's
       // status strategies reset spec; workloads also keep their labels).
@@ -401,36 +437,40 @@ export class ResourceStorage {
         const annotationsChanged = rt.kind === 'Deployment' && canonical(m.annotations ?? {}) !== canonical(old.metadata.annotations ?? {});
         m.generation = specPart(next) !== specPart(old) || annotationsChanged ? g + 1 : g;
       } else delete m.generation;
+      finish = await this.hooks?.beginUpdate?.(next, old, opts);
     }
-    // An object being deleted whose last finalizer was just removed is deleted now
-    // (upstream's shouldDeleteDuringUpdate); graceful deletions wait for their DELETE.
-    if (old.metadata.deletionTimestamp && old.metadata.finalizers?.length && !next.metadata.finalizers?.length
-        && !((old.metadata.deletionGracePeriodSeconds ?? 0) > 0)) {
+    return finishing(finish, async () => {
+      // An object being deleted whose last finalizer was just removed is deleted now
+      // (upstream's shouldDeleteDuringUpdate); graceful deletions wait for their DELETE.
+      if (old.metadata.deletionTimestamp && old.metadata.finalizers?.length && !next.metadata.finalizers?.length
+          && !((old.metadata.deletionGracePeriodSeconds ?? 0) > 0)) {
+        if (opts.dryRun) return next;
+        const r = await this.store.txn([{ key: curKv.key, modRevision: curKv.modRevision }], [{ type: 'delete', key: curKv.key }]);
+        if (!r.succeeded) throw errConflict(qr(rt), old.metadata.name!, 'the object has been modified; please apply your changes to the latest version and try again');
+        next.metadata.resourceVersion = String(r.revision);
+        await this.hooks?.afterDelete?.(next, opts);
+        return next;
+      }
+      const errs: FieldError[] = opts.subresource === 'status' || opts.subresource === 'finalize'
+        ? (opts.subresource === 'status' ? rt.validateStatusUpdate?.(next, old) ?? [] : [])
+        : [
+          ...validateObjectMetaUpdate(next.metadata, old.metadata, 'metadata'),
+          ...(rt.validateUpdate?.(next, old) ?? []),
+        ];
+      if (errs.length) throw errInvalid(rt.kind, rt.group, old.metadata.name!, errs);
+      await this.server.admit?.(rt, next, old);
+      next.metadata.resourceVersion = String(curKv.modRevision);
+      if (comparable(next) === comparable(old)) return old; // no-op: no write, same resourceVersion
       if (opts.dryRun) return next;
-      const r = await this.store.txn([{ key: curKv.key, modRevision: curKv.modRevision }], [{ type: 'delete', key: curKv.key }]);
-      if (!r.succeeded) throw errConflict(qr(rt), old.metadata.name!, 'the object has been modified; please apply your changes to the latest version and try again');
+      const r = await this.store.txn([{ key: curKv.key, modRevision: curKv.modRevision }],
+        [{ type: 'put', key: curKv.key, value: encodeFor(this.rt, next) }]);
+      if (!r.succeeded) {
+        if (!r.current[0]) throw errNotFound(qr(rt), old.metadata.name!);
+        throw errConflict(qr(rt), old.metadata.name!, 'the object has been modified; please apply your changes to the latest version and try again');
+      }
       next.metadata.resourceVersion = String(r.revision);
       return next;
-    }
-    const errs: FieldError[] = opts.subresource === 'status' || opts.subresource === 'finalize'
-      ? (opts.subresource === 'status' ? rt.validateStatusUpdate?.(next, old) ?? [] : [])
-      : [
-        ...validateObjectMetaUpdate(next.metadata, old.metadata, 'metadata'),
-        ...(rt.validateUpdate?.(next, old) ?? []),
-      ];
-    if (errs.length) throw errInvalid(rt.kind, rt.group, old.metadata.name!, errs);
-    await this.server.admit?.(rt, next, old);
-    next.metadata.resourceVersion = String(curKv.modRevision);
-    if (comparable(next) === comparable(old)) return old; // no-op: no write, same resourceVersion
-    if (opts.dryRun) return next;
-    const r = await this.store.txn([{ key: curKv.key, modRevision: curKv.modRevision }],
-      [{ type: 'put', key: curKv.key, value: encodeFor(this.rt, next) }]);
-    if (!r.succeeded) {
-      if (!r.current[0]) throw errNotFound(qr(rt), old.metadata.name!);
-      throw errConflict(qr(rt), old.metadata.name!, 'the object has been modified; please apply your changes to the latest version and try again');
-    }
-    next.metadata.resourceVersion = String(r.revision);
-    return next;
+    });
   }
 
   /**
@@ -535,6 +575,7 @@ export class ResourceStorage {
       if (opts.dryRun) return { obj, deleted: true };
       const r = await this.store.txn([{ key: cur.kv.key, modRevision: cur.kv.modRevision }], [{ type: 'delete', key: cur.kv.key }]);
       if (!r.succeeded) { if (attempt < 8) continue; throw errConflict(qr(rt), name, 'the object has been modified; please apply your changes to the latest version and try again'); }
+      await this.hooks?.afterDelete?.(obj, opts);
       return { obj, deleted: true };
     }
   }

@@ -27,16 +27,31 @@ export async function runApiServer(args: string[]): Promise<number> {
     bind: { type: 'string', default: '127.0.0.1', help: 'address to listen on' },
     'no-controllers': { type: 'boolean', default: false, help: 'do not run the core controllers' },
     name: { type: 'string', default: 'podnet', help: 'cluster name written into the kubeconfig' },
+    'service-cluster-ip-range': { type: 'string', default: '10.96.0.0/16', help: 'ClusterIP range: a CIDR, or an IPv4 and an IPv6 CIDR separated by a comma' },
+    'service-node-port-range': { type: 'string', default: '30000-32767', help: 'NodePort range, LOW-HIGH' },
+    'advertise-address': { type: 'string', help: 'address published in the default/kubernetes endpoints (default: --bind)' },
   });
   if (!f) return 0;
   const v = f.values;
   if (!v['data-dir']) throw new CliError('apiserver: --data-dir is required: give a directory for the store, e.g. --data-dir ./podnet-data');
   const port = parsePort('apiserver', 'port', v.port, 6443);
   const dataDir = resolve(v['data-dir']);
+  const services = await import('../apiserver/services/config.js');
+  const flag = <T>(name: string, value: string | undefined, parse: (s: string) => T): T | undefined => {
+    if (value === undefined) return undefined;
+    try { return parse(value); } catch (e) { throw new CliError(`apiserver: --${name} ${(e as Error).message}`); }
+  };
+  flag('service-cluster-ip-range', v['service-cluster-ip-range'], services.parseServiceClusterIPRanges);
+  flag('service-node-port-range', v['service-node-port-range'], services.parseNodePortRange);
+  flag('advertise-address', v['advertise-address'], services.parseAdvertiseAddress);
   const { startApiServer } = await import('../apiserver/index.js');
   let running;
   try {
-    running = await startApiServer({ dataDir, port, bind: v.bind, controllers: !v['no-controllers'], clusterName: v.name, bookmarkIntervalMs });
+    running = await startApiServer({
+      dataDir, port, bind: v.bind, controllers: !v['no-controllers'], clusterName: v.name, bookmarkIntervalMs,
+      serviceClusterIPRanges: v['service-cluster-ip-range'], serviceNodePortRange: v['service-node-port-range'],
+      advertiseAddress: v['advertise-address'],
+    });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EADDRINUSE') throw new CliError(`apiserver: cannot listen on ${v.bind}:${port}: the address is in use; pick another with --port`, 1);

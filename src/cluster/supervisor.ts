@@ -35,6 +35,7 @@ export async function runSupervisor(name: string): Promise<void> {
   const running = await startApiServer({
     dataDir: join(stateDir(name), 'apiserver'), port: st.apiserverPort, bind: '127.0.0.1', extraBinds: hostIPs,
     clusterName: name, clusterCIDRs: plan.ranges.pods,
+    serviceClusterIPRanges: plan.ranges.services, advertiseAddress: hostIPs[0],
   });
   log(`apiserver serving on ${running.url} and on ${hostIPs.join(', ')} (node network)`);
   const state: ClusterState = { ...st, supervisorPid: process.pid };

@@ -13,6 +13,9 @@ import { startCoreControllers } from './core.js';
 import { startNodeIpamController, type NodeIpamOptions } from './nodeipam.js';
 import { startNodeLifecycleController } from './nodelifecycle.js';
 import { startSchedulerController } from './scheduler.js';
+import { startEndpointSliceController, type EndpointSliceControllerOptions } from './endpointslice.js';
+import { startEndpointSliceMirroringController } from './endpointslicemirroring.js';
+import { startEndpointsController } from './endpoints.js';
 import { startDeploymentController, DEPLOY_GVR, type Deployment } from './deployment.js';
 import {
   CONTROLLER_UID_INDEX, controllerUidIndex, POD_GVR, RS_GVR, startReplicaSetController, stripPod, type PodRecord, type ReplicaSet,
@@ -61,6 +64,8 @@ export interface ControllerContext {
   informers: SharedInformers;
   /** The cluster's pod ranges, for node IPAM (DESIGN.md's plan when omitted). */
   clusterCIDRs?: string[];
+  /** --max-endpoints-per-slice and --endpointslice-updates-batch-period (ms); upstream defaults when omitted. */
+  endpointSlice?: EndpointSliceControllerOptions;
 }
 
 export interface ControllerDescriptor {
@@ -79,6 +84,9 @@ export const CONTROLLERS: ControllerDescriptor[] = [
   { name: 'nodeipam', start: (ctx) => startNodeIpamController(ctx.client, ipamOptions(ctx)) },
   { name: 'nodelifecycle', start: (ctx) => startNodeLifecycleController(ctx.client) },
   { name: 'scheduler', start: (ctx) => startSchedulerController(ctx.client) },
+  { name: 'endpointslice', start: (ctx) => startEndpointSliceController(ctx, ctx.endpointSlice) },
+  { name: 'endpointslicemirroring', start: (ctx) => startEndpointSliceMirroringController(ctx) },
+  { name: 'endpoint', start: (ctx) => startEndpointsController(ctx) },
 ];
 
 function ipamOptions(ctx: ControllerContext): NodeIpamOptions {
@@ -97,10 +105,10 @@ export function selectControllers(all: string[], wanted?: string[]): string[] {
 }
 
 export async function startControllerManager(kubeconfigPath: string, resources: ResourceType[],
-  opts: { controllers?: string[]; clusterCIDRs?: string[] } = {}): Promise<() => Promise<void>> {
+  opts: { controllers?: string[]; clusterCIDRs?: string[]; endpointSlice?: EndpointSliceControllerOptions } = {}): Promise<() => Promise<void>> {
   const client = new ApiClient(loadKubeconfig(kubeconfigPath), { userAgent: 'podnet-controller-manager' });
   const informers = new SharedInformers(client);
-  const ctx: ControllerContext = { client, kubeconfigPath, resources, informers, clusterCIDRs: opts.clusterCIDRs };
+  const ctx: ControllerContext = { client, kubeconfigPath, resources, informers, clusterCIDRs: opts.clusterCIDRs, endpointSlice: opts.endpointSlice };
   const names = selectControllers(CONTROLLERS.map((c) => c.name), opts.controllers);
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {

@@ -1,7 +1,8 @@
 // core/v1 Service: defaulting (SetDefaults_Service), validation (ValidateService and
 // ValidateServiceUpdate), the create/update strategy (status reset, clusterIP <-> clusterIPs
 // normalisation, dropping type-dependent fields) and the `kubectl get services` table.
-// ClusterIP and NodePort allocation is not done here: the server's allocator hook does it.
+// ClusterIP and NodePort allocation is not done here: src/apiserver/services does it, in a hook
+// that runs between defaulting and validation.
 //
 // Also exports the small helpers the other networking kinds share (object access, the IP
 // rules that upstream applies to endpoints and external IPs, load-balancer status checks).
@@ -284,8 +285,8 @@ const isIPv6String = (ip: string): boolean => {
   return !!b && !(b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff);
 };
 
-/** ValidateServiceClusterIPsRelatedFields. */
-function validateClusterIPsRelated(spec: Obj): FieldError[] {
+/** ValidateServiceClusterIPsRelatedFields (also the allocator's loose pre-validation). */
+export function validateClusterIPsRelated(spec: Obj): FieldError[] {
   if (typeOf(spec) === 'ExternalName') return [];
   const errs: FieldError[] = [];
   const clusterIP = asStr(spec.clusterIP);
@@ -476,8 +477,8 @@ export function validateService(o: KObject): FieldError[] {
       errs.push(invalid('spec.healthCheckNodePort', hc, "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"));
     }
   } else if (hc === 0) {
-    // The allocator fills it in before validation upstream; until the hook exists, a missing
-    // value is left for it rather than rejected.
+    // The allocator (src/apiserver/services) fills it in before validation runs.
+    errs.push(required('spec.healthCheckNodePort'));
   } else {
     errs.push(...validatePortNum(hc, 'spec.healthCheckNodePort'));
   }
@@ -629,7 +630,8 @@ function patchAllocatedValues(spec: Obj, old: Obj): void {
     const used = (s: Obj) => new Set(asArr(s.ports).map((p) => asNum(asObj(p).nodePort)).filter((n) => n !== 0));
     const newUsed = used(spec);
     const inBoth = new Set([...used(old)].filter((n) => newUsed.has(n)));
-    const key = (p: Obj) => `${asStr(p.name)}/${asStr(p.protocol)}/${asNum(p.port)}`;
+    // By port name only, as upstream: the request is not defaulted yet here (protocol unset).
+    const key = (p: Obj) => asStr(p.name);
     const byKey = new Map(asArr(old.ports).map((p) => [key(asObj(p)), asNum(asObj(p).nodePort)]));
     for (const p of asArr(spec.ports)) {
       if (!isObject(p) || asNum(p.nodePort) !== 0) continue;
