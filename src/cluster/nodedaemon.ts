@@ -1,6 +1,6 @@
 // One node's daemon: what runs on a node of a podnet cluster, inside the node's own network
-// namespace, as on a real machine (DESIGN.md). Today that is the agent (kubelet + runtime);
-// it is the composition root where the proxy and the policy enforcer join it.
+// namespace, as on a real machine (DESIGN.md): the agent (kubelet + runtime) and the service
+// proxy (kube-proxy), each with its own API client; the policy enforcer joins them later.
 //
 // The supervisor starts one per node with `nsenter --net=/run/netns/<node> podnet node --config F`.
 // Being a process of its own matters beyond fidelity: every pod start forks `ip` and the
@@ -10,6 +10,9 @@
 
 import { readFileSync } from 'node:fs';
 import { startAgent } from '../agent/index.js';
+import { startProxy } from '../proxy/index.js';
+import { Ip } from '../net/ip.js';
+import { formatCIDR, mustParseCIDR } from '../net/cidr.js';
 import { ApiClient } from '../client/client.js';
 import { loadKubeconfig } from '../client/kubeconfig.js';
 
@@ -28,6 +31,11 @@ export interface NodeDaemonConfig {
   zone?: string;
   clusterDNS?: string;
   kubeletPort: number;
+  /** The cluster's pod ranges (the proxy masquerades service traffic from outside them). */
+  clusterCIDRs: string[];
+  /** The cluster's service ranges: routed out of the node's eth0 so the node's own connections
+   *  to ClusterIPs pass the output hook, where the proxy rewrites them. */
+  serviceCIDRs: string[];
 }
 
 export function readNodeDaemonConfig(file: string): NodeDaemonConfig {
@@ -58,12 +66,26 @@ export async function runNodeDaemon(cfg: NodeDaemonConfig): Promise<void> {
     probeFromNode: true,
   });
   log('agent started');
+  for (const cidr of cfg.serviceCIDRs ?? []) {
+    await new Ip().routeReplace({ dst: formatCIDR(mustParseCIDR(cidr)), dev: 'eth0' }).catch((e: unknown) => log(`route for ${cidr}: ${(e as Error).message}`));
+  }
+  // A pod reaching a Service whose endpoint is on the same node gets its reply over the bridge;
+  // only with br_netfilter does that reply pass conntrack and get its address rewritten back.
+  let brnf = '';
+  try { brnf = readFileSync('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8').trim(); } catch { /* module not loaded */ }
+  if (brnf !== '1') log('warning: br_netfilter is off (net.bridge.bridge-nf-call-iptables): a pod reaching a Service backed by a pod on its own node will not get replies; load it with "modprobe br_netfilter"');
+  const proxy = await startProxy({
+    kubeconfig: cfg.kubeconfig, nodeName: cfg.nodeName, clusterCIDRs: cfg.clusterCIDRs ?? [],
+    nodePortAddresses: cfg.internalIPs, log: (m) => log(`proxy: ${m}`),
+  });
+  log('proxy started');
   await new Promise<void>((done) => {
     let stopping = false;
     const stop = async () => {
       if (stopping) return;
       stopping = true;
       log('stopping');
+      await proxy.stop().catch((e: unknown) => log(`proxy stop: ${(e as Error).message}`));
       await agent.stop({ teardown: true }).catch((e: unknown) => log(`agent stop: ${(e as Error).message}`));
       client.close();
       done();

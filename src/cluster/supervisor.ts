@@ -57,6 +57,7 @@ export async function runSupervisor(name: string): Promise<void> {
       cniConfDir: join(dir, 'cni', 'net.d'), cniDataDir: join(dir, 'cni', 'data'),
       internalIPs: node.addresses.map((a) => a.split('/')[0]!), zone: node.zone,
       clusterDNS: plan.dnsAddresses[0], kubeletPort: KUBELET_PORT,
+      clusterCIDRs: plan.ranges.pods, serviceCIDRs: plan.ranges.services,
     };
     const cfgFile = join(dir, 'daemon.json');
     await writeFile(cfgFile, JSON.stringify(cfg, null, 2), { mode: 0o600 });
@@ -91,6 +92,13 @@ export async function runSupervisor(name: string): Promise<void> {
     }
   }
   routes.start();
+  // The host reaches ClusterIPs through the first node, whose proxy rewrites (and masquerades)
+  // them: a route per service range on the cluster's link, nothing else.
+  for (const cidr of plan.ranges.services) {
+    const v6 = cidr.includes(':');
+    const via = plan.nodes[0]?.addresses.map((a) => a.split('/')[0]!).find((a) => a.includes(':') === v6);
+    if (via) await new Ip().routeReplace({ dst: cidr, gw: via, dev: plan.hostLink }).catch((e: unknown) => log(`route for ${cidr} via ${via}: ${(e as Error).message}`));
+  }
 
   await new Promise<void>((done) => {
     let stopping = false;
