@@ -37,6 +37,8 @@ export interface StartOptions {
   serviceNodePortRange?: string;
   /** Address published in default/kubernetes endpoints. Default: the bind address. */
   advertiseAddress?: string;
+  /** EndpointSlice controller options (--max-endpoints-per-slice, --endpointslice-updates-batch-period). */
+  endpointSlice?: { maxEndpointsPerSlice?: number; batchPeriodMs?: number };
 }
 
 export interface RunningApiServer {
@@ -80,7 +82,7 @@ export async function startApiServer(o: StartOptions): Promise<RunningApiServer>
     let controllers: Promise<(() => Promise<void>) | undefined> = Promise.resolve(undefined);
     if (o.controllers !== false) {
       controllers = import('../controllers/manager.js')
-        .then(({ startControllerManager }) => startControllerManager(kubeconfigPath, o.resources ?? allKinds, { controllers: o.controllerNames, clusterCIDRs: o.clusterCIDRs }))
+        .then(({ startControllerManager }) => startControllerManager(kubeconfigPath, o.resources ?? allKinds, { controllers: o.controllerNames, clusterCIDRs: o.clusterCIDRs, endpointSlice: o.endpointSlice }))
         .catch((e: unknown) => { console.error(`podnet: controllers: ${(e as Error).message}`); return undefined; });
     }
     const stopControllers = async () => (await controllers)?.();

@@ -30,6 +30,8 @@ export async function runApiServer(args: string[]): Promise<number> {
     'service-cluster-ip-range': { type: 'string', default: '10.96.0.0/16', help: 'ClusterIP range: a CIDR, or an IPv4 and an IPv6 CIDR separated by a comma' },
     'service-node-port-range': { type: 'string', default: '30000-32767', help: 'NodePort range, LOW-HIGH' },
     'advertise-address': { type: 'string', help: 'address published in the default/kubernetes endpoints (default: --bind)' },
+    'max-endpoints-per-slice': { type: 'string', default: '100', help: 'EndpointSlice controller: endpoints per slice (1-1000)' },
+    'endpointslice-updates-batch-period': { type: 'string', default: '0s', help: 'EndpointSlice controller: batch pod changes over this period (e.g. 500ms, 1s)' },
   });
   if (!f) return 0;
   const v = f.values;
@@ -44,13 +46,23 @@ export async function runApiServer(args: string[]): Promise<number> {
   flag('service-cluster-ip-range', v['service-cluster-ip-range'], services.parseServiceClusterIPRanges);
   flag('service-node-port-range', v['service-node-port-range'], services.parseNodePortRange);
   flag('advertise-address', v['advertise-address'], services.parseAdvertiseAddress);
+  const maxEndpointsPerSlice = flag('max-endpoints-per-slice', v['max-endpoints-per-slice'], (x) => {
+    const n = Number(x);
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`${x} is not a whole number from 1 to 1000 (upstream's limits): give e.g. 100`);
+    return n;
+  });
+  const batchPeriodMs = flag('endpointslice-updates-batch-period', v['endpointslice-updates-batch-period'], (x) => {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(x);
+    if (!m) throw new Error(`${x} is not a duration: give e.g. 0s, 500ms or 1s`);
+    return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000);
+  });
   const { startApiServer } = await import('../apiserver/index.js');
   let running;
   try {
     running = await startApiServer({
       dataDir, port, bind: v.bind, controllers: !v['no-controllers'], clusterName: v.name, bookmarkIntervalMs,
       serviceClusterIPRanges: v['service-cluster-ip-range'], serviceNodePortRange: v['service-node-port-range'],
-      advertiseAddress: v['advertise-address'],
+      advertiseAddress: v['advertise-address'], endpointSlice: { maxEndpointsPerSlice, batchPeriodMs },
     });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
