@@ -11,3 +11,5 @@ export const SERVICES: GVR = { group: '', version: 'v1', resource: 'services', n
 export const LEASES: GVR = { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', namespaced: true };
 export const REPLICASETS: GVR = { group: 'apps', version: 'v1', resource: 'replicasets', namespaced: true };
 export const DEPLOYMENTS: GVR = { group: 'apps', version: 'v1', resource: 'deployments', namespaced: true };
+export const ENDPOINTS: GVR = { group: '', version: 'v1', resource: 'endpoints', namespaced: true };
+export const ENDPOINTSLICES: GVR = { group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespaced: true };

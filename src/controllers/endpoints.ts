@@ -14,11 +14,11 @@
 import { StatusError } from '../api/errors.js';
 import type { ApiClient, ResourceClient } from '../client/client.js';
 import { keyOf } from '../client/informer.js';
-import { WorkQueue } from '../client/workqueue.js';
+import { runWorkers, WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext } from './manager.js';
 import { splitKey } from './endpointslice.js';
 import {
-  acquireEndpointInformers, ENDPOINTS, servicesToUpdateOnPodChange,
+  startOnEndpointInformers, ENDPOINTS, servicesToUpdateOnPodChange,
   type CorePort, type EndpointAddress, type EndpointInformers, type EndpointsObj, type EndpointSubset,
 } from './endpointslice/informers.js';
 import { TriggerTimeTracker } from './endpointslice/trackers.js';
@@ -201,16 +201,7 @@ const MAX_RETRIES = 15;
 const notFound = (e: unknown) => e instanceof StatusError && e.code === 404;
 
 export async function startEndpointsController(ctx: ControllerContext, opts: EndpointsControllerOptions = {}): Promise<() => Promise<void>> {
-  const { inf, release } = acquireEndpointInformers(ctx.informers, ctx.client);
-  const c = new EndpointsController(ctx.client, inf, opts);
-  try {
-    await c.start();
-  } catch (e) {
-    await c.stop();
-    await release();
-    throw e;
-  }
-  return async () => { await c.stop(); await release(); };
+  return startOnEndpointInformers(ctx.informers, ctx.client, (inf) => new EndpointsController(ctx.client, inf, opts));
 }
 
 export class EndpointsController {
@@ -244,7 +235,12 @@ export class EndpointsController {
     const synced = await Promise.all([services.waitForSync(), pods.waitForSync(), endpoints.waitForSync()]);
     if (!synced.every(Boolean) || this.stopped) return;
     const n = Math.max(1, this.opts.workers ?? 20);
-    for (let i = 0; i < n; i++) this.workers.push(this.worker());
+    this.workers.push(runWorkers(this.queue, n, (key) => this.sync(key), {
+      maxRetries: MAX_RETRIES,
+      onError: (key, e) => {
+        if (!(e instanceof StatusError && e.code === 409)) console.error(`podnet endpoint controller: ${String(key)}: ${(e as Error).message}`);
+      },
+    }));
     // checkLeftoverEndpoints: Endpoints whose Service went away while the controller was down.
     for (const e of endpoints.list()) {
       if (e.metadata.annotations && ANNOTATION_LEADER_ELECTION in e.metadata.annotations) continue;
@@ -259,22 +255,6 @@ export class EndpointsController {
     await Promise.race([Promise.all(this.workers), new Promise((r) => setTimeout(r, 2000))]);
   }
 
-  private async worker(): Promise<void> {
-    for (;;) {
-      const key = await this.queue.get();
-      if (key === undefined) return;
-      try {
-        await this.sync(key);
-        this.queue.forget(key);
-      } catch (e) {
-        if (this.queue.numRequeues(key) < MAX_RETRIES) this.queue.addRateLimited(key);
-        else this.queue.forget(key);
-        if (!(e instanceof StatusError && e.code === 409)) console.error(`podnet endpoint controller: ${key}: ${(e as Error).message}`);
-      } finally {
-        this.queue.done(key);
-      }
-    }
-  }
 
   async sync(key: string): Promise<void> {
     const [namespace, name] = splitKey(key);

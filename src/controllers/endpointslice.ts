@@ -15,12 +15,12 @@
 import { StatusError } from '../api/errors.js';
 import type { ApiClient, ResourceClient } from '../client/client.js';
 import { keyOf } from '../client/informer.js';
-import { BucketRateLimiter, ItemExponentialRateLimiter, MaxOfRateLimiter, WorkQueue } from '../client/workqueue.js';
+import { BucketRateLimiter, ItemExponentialRateLimiter, MaxOfRateLimiter, runWorkers, WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext } from './manager.js';
 import { EventRecorder } from './scheduler.js';
 import { trackedRecorder } from './replicaset.js';
 import {
-  acquireEndpointInformers, ENDPOINTSLICES, SLICE_SERVICE_INDEX, servicesToUpdateOnPodChange, type EndpointInformers,
+  startOnEndpointInformers, ENDPOINTSLICES, SLICE_SERVICE_INDEX, servicesToUpdateOnPodChange, type EndpointInformers,
 } from './endpointslice/informers.js';
 import { DEFAULT_MAX_ENDPOINTS_PER_SLICE, reconcile } from './endpointslice/reconciler.js';
 import { TopologyCache } from './endpointslice/topology.js';
@@ -70,17 +70,7 @@ async function inParallel<T>(items: T[], n: number, fn: (t: T) => Promise<void>)
 }
 
 export async function startEndpointSliceController(ctx: ControllerContext, opts: EndpointSliceControllerOptions = {}): Promise<() => Promise<void>> {
-  const client: ApiClient = ctx.client;
-  const { inf, release } = acquireEndpointInformers(ctx.informers, client);
-  const controller = new EndpointSliceController(client, inf, opts);
-  try {
-    await controller.start();
-  } catch (e) {
-    await controller.stop();
-    await release();
-    throw e;
-  }
-  return async () => { await controller.stop(); await release(); };
+  return startOnEndpointInformers(ctx.informers, ctx.client, (inf) => new EndpointSliceController(ctx.client, inf, opts));
 }
 
 export class EndpointSliceController {
@@ -159,7 +149,13 @@ export class EndpointSliceController {
     if (!synced.every(Boolean) || this.stopped) return;
     this.topology.setNodes(nodes.list());
     const n = Math.max(1, this.opts.workers ?? DEFAULT_WORKERS);
-    for (let i = 0; i < n; i++) this.workers.push(this.worker());
+    this.workers.push(runWorkers(this.queue, n, (key) => this.sync(key), {
+      maxRetries: MAX_RETRIES,
+      onError: (key, e) => {
+        if (e instanceof StaleInformerCacheError) this.awaitingCache.add(key as string);
+        if (!(e instanceof StaleInformerCacheError) && !(e instanceof StatusError && e.code === 409)) console.error(`podnet endpointslice controller: ${String(key)}: ${(e as Error).message}`);
+      },
+    }));
   }
 
   async stop(): Promise<void> {
@@ -194,25 +190,6 @@ export class EndpointSliceController {
     });
   }
 
-  private async worker(): Promise<void> {
-    for (;;) {
-      const key = await this.queue.get();
-      if (key === undefined) return;
-      try {
-        await this.sync(key);
-        this.queue.forget(key);
-      } catch (e) {
-        if (e instanceof StaleInformerCacheError) this.awaitingCache.add(key);
-        if (this.queue.numRequeues(key) < MAX_RETRIES) this.queue.addRateLimited(key);
-        else this.queue.forget(key);
-        if (!(e instanceof StaleInformerCacheError) && !(e instanceof StatusError && e.code === 409)) {
-          console.error(`podnet endpointslice controller: ${key}: ${(e as Error).message}`);
-        }
-      } finally {
-        this.queue.done(key);
-      }
-    }
-  }
 
   /** syncService */
   async sync(key: string): Promise<void> {

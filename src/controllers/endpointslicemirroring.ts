@@ -14,11 +14,11 @@
 import { StatusError } from '../api/errors.js';
 import type { ApiClient, ResourceClient } from '../client/client.js';
 import { keyOf } from '../client/informer.js';
-import { WorkQueue } from '../client/workqueue.js';
+import { runWorkers, WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext } from './manager.js';
 import { splitKey } from './endpointslice.js';
 import {
-  acquireEndpointInformers, ENDPOINTSLICES, SLICE_SERVICE_INDEX, type EndpointInformers, type EndpointsObj,
+  startOnEndpointInformers, ENDPOINTSLICES, SLICE_SERVICE_INDEX, type EndpointInformers, type EndpointsObj,
 } from './endpointslice/informers.js';
 import { endpointKey, endpointsEqualBeyondHash, portMapKey } from './endpointslice/reconciler.js';
 import { EndpointSliceTracker, StaleInformerCacheError } from './endpointslice/trackers.js';
@@ -159,16 +159,7 @@ const MAX_RETRIES = 15;
 const notFound = (e: unknown) => e instanceof StatusError && e.code === 404;
 
 export async function startEndpointSliceMirroringController(ctx: ControllerContext, opts: MirroringControllerOptions = {}): Promise<() => Promise<void>> {
-  const { inf, release } = acquireEndpointInformers(ctx.informers, ctx.client);
-  const c = new EndpointSliceMirroringController(ctx.client, inf, opts);
-  try {
-    await c.start();
-  } catch (e) {
-    await c.stop();
-    await release();
-    throw e;
-  }
-  return async () => { await c.stop(); await release(); };
+  return startOnEndpointInformers(ctx.informers, ctx.client, (inf) => new EndpointSliceMirroringController(ctx.client, inf, opts));
 }
 
 const managed = (s: EndpointSlice) => s.metadata.labels?.[LABEL_MANAGED_BY] === MIRRORING_CONTROLLER_NAME;
@@ -211,7 +202,12 @@ export class EndpointSliceMirroringController {
     const synced = await Promise.all([services.waitForSync(), endpoints.waitForSync(), slices.waitForSync()]);
     if (!synced.every(Boolean) || this.stopped) return;
     const n = Math.max(1, this.opts.workers ?? 5);
-    for (let i = 0; i < n; i++) this.workers.push(this.worker());
+    this.workers.push(runWorkers(this.queue, n, (key) => this.sync(key), {
+      maxRetries: MAX_RETRIES,
+      onError: (key, e) => {
+        if (!(e instanceof StaleInformerCacheError) && !(e instanceof StatusError && e.code === 409)) console.error(`podnet endpointslicemirroring controller: ${String(key)}: ${(e as Error).message}`);
+      },
+    }));
   }
 
   async stop(): Promise<void> {
@@ -221,24 +217,6 @@ export class EndpointSliceMirroringController {
     await Promise.race([Promise.all(this.workers), new Promise((r) => setTimeout(r, 2000))]);
   }
 
-  private async worker(): Promise<void> {
-    for (;;) {
-      const key = await this.queue.get();
-      if (key === undefined) return;
-      try {
-        await this.sync(key);
-        this.queue.forget(key);
-      } catch (e) {
-        if (this.queue.numRequeues(key) < MAX_RETRIES) this.queue.addRateLimited(key);
-        else this.queue.forget(key);
-        if (!(e instanceof StaleInformerCacheError) && !(e instanceof StatusError && e.code === 409)) {
-          console.error(`podnet endpointslicemirroring controller: ${key}: ${(e as Error).message}`);
-        }
-      } finally {
-        this.queue.done(key);
-      }
-    }
-  }
 
   /** syncEndpoints */
   async sync(key: string): Promise<void> {

@@ -16,8 +16,9 @@ import {
   type EndpointPod, type EndpointSlice, type NodeRecord, type ServiceRecord,
 } from './types.js';
 
-export const ENDPOINTSLICES = { group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespaced: true };
-export const ENDPOINTS = { group: '', version: 'v1', resource: 'endpoints', namespaced: true };
+import { ENDPOINTS, ENDPOINTSLICES } from '../../client/resources.js';
+
+export { ENDPOINTS, ENDPOINTSLICES };
 
 export const POD_LABEL_INDEX = 'endpoints:label';
 export const SERVICE_SELECTOR_INDEX = 'endpoints:selector';
@@ -193,4 +194,19 @@ export function servicesToUpdateOnPodChange(inf: EndpointInformers, old: Endpoin
   for (const k of now) if (!before.has(k)) out.add(k);
   for (const k of before) if (!now.has(k)) out.add(k);
   return out;
+}
+
+/** A controller over the shared endpoint informers: started, and stopped with its informers released. */
+export async function startOnEndpointInformers(owner: object, client: ApiClient,
+  make: (inf: EndpointInformers) => { start(): Promise<void>; stop(): Promise<void> }): Promise<() => Promise<void>> {
+  const { inf, release } = acquireEndpointInformers(owner, client);
+  const c = make(inf);
+  try {
+    await c.start();
+  } catch (e) {
+    await c.stop();
+    await release();
+    throw e;
+  }
+  return async () => { await c.stop(); await release(); };
 }
