@@ -2,6 +2,7 @@
 
 import { resolve } from 'node:path';
 import { CliError, parseFlags, parsePort } from './args.js';
+import { runUntilSignal } from '../util/signals.js';
 
 /** Takes the hidden `--bookmark-interval MS` (tests only) out of argv. */
 function takeBookmarkInterval(argv: string[]): { argv: string[]; ms?: number } {
@@ -73,15 +74,6 @@ export async function runApiServer(args: string[]): Promise<number> {
     throw e;
   }
   process.stdout.write(`podnet apiserver serving on ${running.url}\nkubeconfig: ${running.kubeconfigPath}\n`);
-  await new Promise<void>((done) => {
-    let stopping = false;
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
-      running.stop().then(done, (e) => { process.stderr.write(`podnet: stopping: ${(e as Error).message}\n`); done(); });
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await runUntilSignal(() => running.stop().catch((e: unknown) => { process.stderr.write(`podnet: stopping: ${(e as Error).message}\n`); }));
   return 0;
 }

@@ -15,6 +15,7 @@ import { Ip } from '../net/ip.js';
 import { formatCIDR, mustParseCIDR } from '../net/cidr.js';
 import { ApiClient } from '../client/client.js';
 import { loadKubeconfig } from '../client/kubeconfig.js';
+import { runUntilSignal } from '../util/signals.js';
 
 /** What the supervisor writes for a node daemon (`<state>/nodes/<node>/daemon.json`). */
 export interface NodeDaemonConfig {
@@ -79,18 +80,10 @@ export async function runNodeDaemon(cfg: NodeDaemonConfig): Promise<void> {
     nodePortAddresses: cfg.internalIPs, log: (m) => log(`proxy: ${m}`),
   });
   log('proxy started');
-  await new Promise<void>((done) => {
-    let stopping = false;
-    const stop = async () => {
-      if (stopping) return;
-      stopping = true;
-      log('stopping');
-      await proxy.stop().catch((e: unknown) => log(`proxy stop: ${(e as Error).message}`));
-      await agent.stop({ teardown: true }).catch((e: unknown) => log(`agent stop: ${(e as Error).message}`));
-      client.close();
-      done();
-    };
-    process.on('SIGTERM', () => { void stop(); });
-    process.on('SIGINT', () => { void stop(); });
+  await runUntilSignal(async () => {
+    log('stopping');
+    await proxy.stop().catch((e: unknown) => log(`proxy stop: ${(e as Error).message}`));
+    await agent.stop({ teardown: true }).catch((e: unknown) => log(`agent stop: ${(e as Error).message}`));
+    client.close();
   });
 }

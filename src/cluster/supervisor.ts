@@ -20,6 +20,7 @@ import { mustParseCIDR } from '../net/cidr.js';
 import { readState, stateDir, writeState, type ClusterState } from './state.js';
 import { NODES } from '../client/resources.js';
 import type { NodeDaemonConfig } from './nodedaemon.js';
+import { runUntilSignal } from '../util/signals.js';
 
 const KUBELET_PORT = 10250;
 /** How long a node daemon gets to stop its pods before it is killed. */
@@ -100,20 +101,12 @@ export async function runSupervisor(name: string): Promise<void> {
     if (via) await new Ip().routeReplace({ dst: cidr, gw: via, dev: plan.hostLink }).catch((e: unknown) => log(`route for ${cidr} via ${via}: ${(e as Error).message}`));
   }
 
-  await new Promise<void>((done) => {
-    let stopping = false;
-    const stop = async () => {
-      if (stopping) return;
-      stopping = true;
-      log('stopping');
-      await routes.stop();
-      await Promise.all(daemons.map((d) => d.stop()));
-      client.close();
-      await running.stop();
-      done();
-    };
-    process.on('SIGTERM', () => { void stop(); });
-    process.on('SIGINT', () => { void stop(); });
+  await runUntilSignal(async () => {
+    log('stopping');
+    await routes.stop();
+    await Promise.all(daemons.map((d) => d.stop()));
+    client.close();
+    await running.stop();
   });
 }
 
