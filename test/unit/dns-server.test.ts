@@ -1,0 +1,288 @@
+// The DNS server on real sockets, loopback only: UDP and TCP (several queries per connection),
+// forwarding to a stub upstream on 127.0.0.1 (never a real resolver), the cache, loop
+// detection, and the HTTP endpoints.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { connect, createServer, type Server } from 'node:net';
+import dnsPacket from 'dns-packet';
+import { decode, fixtureIndex, rrText, TEST_CONFIG } from './dns-fixtures.js';
+import { DnsCache } from '../../src/dns/cache.js';
+import { Forwarder, parseResolvConf, parseUpstream } from '../../src/dns/forward.js';
+import { startHttp } from '../../src/dns/http.js';
+import { DnsMetrics } from '../../src/dns/metrics.js';
+import { DnsServer, parseListen } from '../../src/dns/server.js';
+import { encodeQuery, TYPE } from '../../src/dns/wire.js';
+
+function udpAsk(port: number, q: Buffer, timeoutMs = 3000): Promise<Buffer> {
+  return new Promise((ok, fail) => {
+    const s = createSocket('udp4');
+    const t = setTimeout(() => { s.close(); fail(new Error('no UDP answer')); }, timeoutMs);
+    s.on('message', (m) => { clearTimeout(t); s.close(); ok(m); });
+    s.send(q, port, '127.0.0.1');
+  });
+}
+
+/** Sends `queries` on one TCP connection (in `chunk`-byte pieces) and collects `queries.length` answers. */
+function tcpAsk(port: number, queries: Buffer[], chunk = 0): Promise<Buffer[]> {
+  return new Promise((ok, fail) => {
+    const sock = connect(port, '127.0.0.1');
+    const out: Buffer[] = [];
+    let buf = Buffer.alloc(0);
+    const t = setTimeout(() => { sock.destroy(); fail(new Error(`only ${out.length} TCP answers`)); }, 5000);
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        out.push(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+        buf = buf.subarray(2 + buf.readUInt16BE(0));
+      }
+      if (out.length === queries.length) { clearTimeout(t); sock.end(); ok(out); }
+    });
+    sock.on('error', fail);
+    const all = Buffer.concat(queries.map((q) => { const l = Buffer.alloc(2); l.writeUInt16BE(q.length); return Buffer.concat([l, q]); }));
+    if (!chunk) sock.write(all);
+    else for (let i = 0; i < all.length; i += chunk) sock.write(all.subarray(i, i + chunk));
+  });
+}
+
+/**
+ * A stub upstream resolver on 127.0.0.1 (UDP and TCP) with canned answers, counting what it is
+ * asked. `relayTo` makes it forward everything to another server instead: a resolver that loops.
+ */
+class StubUpstream {
+  udp!: UdpSocket;
+  tcp!: Server;
+  port = 0;
+  asked: string[] = [];
+  relayTo = 0;
+
+  async start(): Promise<void> {
+    this.udp = createSocket('udp4');
+    await new Promise<void>((r) => this.udp.bind(0, '127.0.0.1', () => r()));
+    this.port = this.udp.address().port;
+    this.udp.on('message', (m, rinfo) => void this.answer(m).then((a) => a && this.udp.send(a, rinfo.port, rinfo.address)));
+    this.tcp = createServer((s) => {
+      let buf = Buffer.alloc(0);
+      s.on('data', async (d) => {
+        buf = Buffer.concat([buf, d]);
+        if (buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0)) return;
+        const a = await this.answer(buf.subarray(2, 2 + buf.readUInt16BE(0)), true);
+        if (a) { const l = Buffer.alloc(2); l.writeUInt16BE(a.length); s.end(Buffer.concat([l, a])); }
+      });
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => this.tcp.listen(this.port, '127.0.0.1', () => r()));
+  }
+
+  private async answer(m: Buffer, tcp = false): Promise<Buffer | undefined> {
+    const q = dnsPacket.decode(m);
+    const question = q.questions![0];
+    this.asked.push(`${question.name} ${question.type}${tcp ? ' tcp' : ''}`);
+    if (this.relayTo) {
+      try { return await udpAsk(this.relayTo, m, 1500); } catch { return undefined; }
+    }
+    const base = { type: 'response' as const, id: q.id, flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE, questions: q.questions };
+    const soa = { name: 'example.com', type: 'SOA' as const, ttl: 60, data: { mname: 'ns.example.com', rname: 'h.example.com', serial: 1, refresh: 1, retry: 1, expire: 1, minimum: 20 } };
+    const name = question.name.toLowerCase();
+    if (name === 'www.example.com' && question.type === 'A') {
+      return dnsPacket.encode({ ...base, answers: [{ name: question.name, type: 'A', ttl: 300, data: '192.0.2.53' }] });
+    }
+    if (name === 'big.example.com') {
+      const answers = Array.from({ length: 20 }, (_, i) => ({ name: question.name, type: 'TXT' as const, ttl: 300, data: `${i}-${'x'.repeat(60)}` }));
+      return dnsPacket.encode({ ...base, answers });
+    }
+    return dnsPacket.encode({ ...base, flags: base.flags | 3 /* NXDOMAIN */, authorities: [soa] });
+  }
+
+  async stop(): Promise<void> {
+    this.udp.close();
+    await new Promise((r) => this.tcp.close(r));
+  }
+}
+
+describe('dns server on sockets', () => {
+  const stub = new StubUpstream();
+  let server: DnsServer;
+  let port = 0;
+  const loops: string[] = [];
+
+  before(async () => {
+    await stub.start();
+    const metrics = new DnsMetrics();
+    server = new DnsServer({
+      listen: [parseListen('127.0.0.1:0')], resolver: TEST_CONFIG, index: fixtureIndex(), metrics, log: () => undefined,
+      forwarder: new Forwarder({ upstreams: [parseUpstream(`127.0.0.1:${stub.port}`)], timeoutMs: 500, metrics }),
+      cache: new DnsCache({ maxTtl: 30, maxNegativeTtl: 30, capacity: 100 }),
+      onLoop: (m) => loops.push(m),
+    });
+    port = (await server.start())[0].port;
+  });
+  after(async () => { await server?.stop(); await stub.stop(); });
+
+  it('answers over UDP, and a malformed packet does not stop it answering the next', async () => {
+    const s = createSocket('udp4');
+    s.send(Buffer.from([0xde, 0xad, 0xbe]), port, '127.0.0.1');
+    s.close();
+    const a = decode(await udpAsk(port, encodeQuery(1, 'web.default.svc.cluster.local', TYPE.A)));
+    assert.deepEqual(a.answers?.map(rrText), ['web.default.svc.cluster.local 30 A 10.96.0.20']);
+  });
+
+  it('answers several queries on one TCP connection, also when they arrive byte by byte', async () => {
+    const names = ['web.default.svc.cluster.local', 'headless.default.svc.cluster.local', 'dns-version.cluster.local'];
+    const qs = names.map((n, i) => encodeQuery(100 + i, n, n.startsWith('dns-version') ? TYPE.TXT : TYPE.A));
+    for (const chunk of [0, 1]) {
+      const answers = (await tcpAsk(port, qs, chunk)).map(decode);
+      assert.deepEqual(answers.map((a) => a.id).sort(), [100, 101, 102]);
+      assert.deepEqual(answers.find((a) => a.id === 101)?.answers?.length, 3);
+    }
+  });
+
+  it('forwards names outside the cluster and caches the answer (positive and negative)', async () => {
+    stub.asked = [];
+    const first = decode(await udpAsk(port, encodeQuery(7, 'WWW.example.com', TYPE.A)));
+    assert.equal(first.id, 7);
+    assert.deepEqual(first.answers?.map(rrText), ['WWW.example.com 300 A 192.0.2.53']);
+    const second = decode(await udpAsk(port, encodeQuery(8, 'www.EXAMPLE.com', TYPE.A)));
+    assert.equal(second.id, 8);
+    assert.equal(second.questions?.[0].name, 'www.EXAMPLE.com', 'the cached answer carries this client\'s question');
+    assert.ok(((second.answers?.[0] as { ttl: number }).ttl) <= 30, 'served TTLs never outlive the capped cache entry');
+    for (let i = 0; i < 2; i++) {
+      const nx = decode(await udpAsk(port, encodeQuery(9, 'nx.example.com', TYPE.A)));
+      assert.equal(nx.rcode, 'NXDOMAIN');
+    }
+    assert.deepEqual(stub.asked, ['WWW.example.com A', 'nx.example.com A']);
+    const text = server.metrics.render();
+    assert.match(text, /coredns_cache_hits_total\{server="[^"]+",type="success",zones="\.",view=""\} 1/);
+    assert.match(text, /coredns_cache_hits_total\{server="[^"]+",type="denial",zones="\.",view=""\} 1/);
+    assert.match(text, /coredns_forward_requests_total\{to="127\.0\.0\.1:\d+"\} 2/);
+  });
+
+  it('sets TC on a forwarded answer too big for UDP; TCP gets it whole', async () => {
+    const udp = decode(await udpAsk(port, encodeQuery(11, 'big.example.com', TYPE.TXT)));
+    assert.equal(udp.flag_tc, true);
+    assert.equal(udp.answers?.length ?? 0, 0);
+    const [tcp] = (await tcpAsk(port, [encodeQuery(12, 'big.example.com', TYPE.TXT)])).map(decode);
+    assert.equal(tcp.flag_tc, false);
+    assert.equal(tcp.answers?.length, 20);
+  });
+
+  it('follows an ExternalName to its target through the upstream', async () => {
+    const a = decode(await udpAsk(port, encodeQuery(13, 'ext.default.svc.cluster.local', TYPE.A)));
+    // The target's answer may come from the cache (spelled as first asked, TTL capped).
+    assert.deepEqual(a.answers?.map((r) => `${r.name.toLowerCase()} ${r.type} ${(r as { data: unknown }).data}`),
+      ['ext.default.svc.cluster.local CNAME www.example.com', 'www.example.com A 192.0.2.53']);
+  });
+
+  it('SERVFAIL when no upstream answers, REFUSED without forwarding', async () => {
+    const dead = new DnsServer({
+      listen: [], resolver: TEST_CONFIG, index: fixtureIndex(), log: () => undefined,
+      forwarder: new Forwarder({ upstreams: [parseUpstream('127.0.0.1:9')], timeoutMs: 200 }),
+    });
+    assert.equal(decode((await dead.handle(encodeQuery(1, 'example.org', TYPE.A), 'udp'))!).rcode, 'SERVFAIL');
+    const off = new DnsServer({ listen: [], resolver: TEST_CONFIG, index: fixtureIndex(), log: () => undefined });
+    const r = decode((await off.handle(encodeQuery(1, 'example.org', TYPE.A), 'udp'))!);
+    assert.equal(r.rcode, 'REFUSED');
+    assert.equal(r.flag_ra, false);
+  });
+
+  it('detects a forwarding loop with its probe and stops forwarding (cluster names still answered)', async () => {
+    stub.relayTo = port; // the upstream sends everything back here
+    stub.asked = [];
+    try {
+      const detected = await server.probeForLoops(3, 800);
+      assert.equal(detected, true);
+      assert.equal(loops.length, 1);
+      assert.match(loops[0], /loop detected/);
+      assert.ok(stub.asked.filter((a) => a.endsWith('HINFO')).length <= 4, 'the probe circled a bounded number of times');
+      const out = decode(await udpAsk(port, encodeQuery(21, 'www.example.com', TYPE.AAAA)));
+      assert.equal(out.rcode, 'SERVFAIL');
+      const inside = decode(await udpAsk(port, encodeQuery(22, 'web.default.svc.cluster.local', TYPE.A)));
+      assert.equal(inside.answers?.length, 1);
+    } finally {
+      stub.relayTo = 0;
+    }
+  });
+
+  it('counts requests and responses under CoreDNS names', () => {
+    const text = server.metrics.render();
+    assert.match(text, /coredns_dns_requests_total\{server="dns:\/\/127\.0\.0\.1:\d+",zone="\.",view="",proto="udp",family="1",type="A"\} \d+/);
+    assert.match(text, /coredns_dns_requests_total\{[^}]*proto="tcp"[^}]*\} \d+/);
+    assert.match(text, /coredns_dns_responses_total\{[^}]*rcode="NOERROR",plugin="kubernetes"\} \d+/);
+    assert.match(text, /coredns_dns_responses_total\{[^}]*rcode="NXDOMAIN",plugin="(forward|cache)"\} \d+/);
+    assert.match(text, /coredns_dns_request_duration_seconds_bucket\{[^}]*type="A",le="0.00025"\} \d+/);
+  });
+});
+
+describe('dns cache', () => {
+  const answer = (ttl: number, rcode = 'NOERROR', soaMin = 20) => dnsPacket.encode({
+    type: 'response', id: 1, questions: [{ name: 'a.example', type: 'A' }], flags: rcode === 'NXDOMAIN' ? 3 : rcode === 'SERVFAIL' ? 2 : 0,
+    answers: rcode === 'NOERROR' ? [{ name: 'a.example', type: 'A', ttl, data: '192.0.2.1' }] : [],
+    authorities: rcode === 'NOERROR' ? [] : [{ name: 'example', type: 'SOA', ttl, data: { mname: 'n', rname: 'h', serial: 1, refresh: 1, retry: 1, expire: 1, minimum: soaMin } }],
+  } as dnsPacket.Packet);
+  const qbytes = (name: string) => encodeQuery(0, name, TYPE.A).subarray(12);
+
+  it('ages TTLs and expires entries at the capped TTL', () => {
+    let now = 1_000_000;
+    const c = new DnsCache({ maxTtl: 30, maxNegativeTtl: 30, capacity: 10, now: () => now });
+    const k = DnsCache.key('a.example', TYPE.A, 1, false, false);
+    assert.equal(c.put(k, answer(100)), true);
+    now += 10_000;
+    const hit = c.get(k, 99, qbytes('A.EXAMPLE'))!;
+    assert.equal(hit.kind, 'success');
+    const m = decode(hit.msg);
+    assert.equal(m.id, 99);
+    assert.equal(m.questions?.[0].name, 'A.EXAMPLE');
+    assert.equal((m.answers?.[0] as { ttl: number }).ttl, 20);
+    now += 21_000;
+    assert.equal(c.get(k, 1, qbytes('a.example')), undefined);
+    assert.deepEqual(c.size, { success: 0, denial: 0 });
+  });
+
+  it('caches NXDOMAIN for the SOA minimum; not SERVFAIL; evicts at capacity', () => {
+    let now = 0;
+    const c = new DnsCache({ maxTtl: 30, maxNegativeTtl: 30, capacity: 2, now: () => now });
+    assert.equal(c.put('nx', answer(60, 'NXDOMAIN', 5)), true);
+    now += 6000;
+    assert.equal(c.get('nx', 1, Buffer.alloc(0)), undefined, 'gone after min(SOA ttl, minimum)');
+    assert.equal(c.put('sf', answer(60, 'SERVFAIL')), false);
+    for (const k of ['a', 'b', 'c']) c.put(k, answer(30));
+    assert.deepEqual(c.size, { success: 2, denial: 0 });
+    assert.equal(c.get('a', 1, Buffer.alloc(0)), undefined, 'the oldest went first');
+  });
+});
+
+describe('dns config parsing and http', () => {
+  it('parses listen addresses, upstreams and resolv.conf', () => {
+    assert.deepEqual(parseListen('127.0.0.1:53'), { host: '127.0.0.1', port: 53 });
+    assert.deepEqual(parseListen('[::1]:5353'), { host: '::1', port: 5353 });
+    assert.deepEqual(parseListen(':53'), { host: '', port: 53 });
+    assert.throws(() => parseListen('nope'));
+    assert.equal(parseUpstream('10.0.0.2').label, '10.0.0.2:53');
+    assert.equal(parseUpstream('[fd00::2]:5353').label, '[fd00::2]:5353');
+    assert.throws(() => parseUpstream('dns.example.com'));
+    const ups = parseResolvConf('# c\nsearch x\nnameserver 127.0.0.53\nnameserver fe80::1%eth0\noptions edns0\nnameserver bogus\n');
+    assert.deepEqual(ups.map((u) => u.label), ['127.0.0.53:53', '[fe80::1]:53']);
+  });
+
+  it('serves /health, /ready (503 until synced) and /metrics', async () => {
+    let synced = false;
+    const metrics = new DnsMetrics();
+    const http = await startHttp([parseListen('127.0.0.1:0')], { metrics: () => metrics.render(), notReady: () => (synced ? [] : ['kubernetes']) });
+    try {
+      const base = `http://127.0.0.1:${http.addresses[0].port}`;
+      assert.equal(await (await fetch(`${base}/health`)).text(), 'OK');
+      const notReady = await fetch(`${base}/ready`);
+      assert.equal(notReady.status, 503);
+      assert.equal(await notReady.text(), 'kubernetes');
+      synced = true;
+      assert.equal((await fetch(`${base}/ready`)).status, 200);
+      const m = await fetch(`${base}/metrics`);
+      assert.match(m.headers.get('content-type') ?? '', /text\/plain; version=0\.0\.4/);
+      assert.match(await m.text(), /# TYPE coredns_dns_requests_total counter/);
+      assert.equal((await fetch(`${base}/nope`)).status, 404);
+    } finally {
+      await http.close();
+    }
+  });
+});
