@@ -4,6 +4,7 @@ const BENCHMARKS: Record<string, () => Promise<void>> = {
   apiserver: async () => (await import('./apiserver.js')).benchApiServer(),
   cluster: async () => (await import('./cluster.js')).benchCluster(),
   endpointslices: async () => (await import('./endpointslices.js')).benchEndpointSlices(),
+  proxy: async () => (await import('./proxy.js')).benchProxy(),
   dns: async () => (await import('./dns.js')).benchDns(),
   store: async () => (await import('./store.js')).benchStore(),
 };

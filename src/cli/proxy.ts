@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { CliError, parseFlags } from './args.js';
 import { parseCidrList } from '../proxy/model.js';
+import { parseBindAddress } from '../proxy/metrics.js';
 
 function durationMs(flag: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -24,6 +25,8 @@ export async function runProxy(argv: string[]): Promise<number> {
     'node-ip': { type: 'string', help: 'addresses that accept NodePorts, comma separated (default: every local address)' },
     'min-sync-period': { type: 'string', default: '1s', help: 'minimum time between syncs (batches changes)' },
     'sync-period': { type: 'string', default: '30s', help: 'full resync at least this often' },
+    'metrics-bind-address': { type: 'string', default: '127.0.0.1:10249', help: "/metrics on HOST:PORT in this process's namespace ('' = off)" },
+    'healthz-bind-address': { type: 'string', default: '0.0.0.0:10256', help: "/healthz and /livez on HOST:PORT in the node's namespace ('' = off)" },
     cleanup: { type: 'boolean', default: false, help: 'remove the table and exit' },
   });
   if (!f) return 0;
@@ -41,10 +44,14 @@ export async function runProxy(argv: string[]): Promise<number> {
   try { clusterCIDRs = parseCidrList(v['cluster-cidr'], '--cluster-cidr'); } catch (e) { throw new CliError(`proxy: ${(e as Error).message}`); }
   const nodeIPs = (v['node-ip'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   for (const ip of nodeIPs) if (!isIP(ip)) throw new CliError(`proxy: --node-ip ${ip} is not an IP address`);
+  for (const flag of ['metrics-bind-address', 'healthz-bind-address'] as const) {
+    try { if (v[flag]) parseBindAddress(flag, v[flag]); } catch (e) { throw new CliError(`proxy: ${(e as Error).message}`); }
+  }
   const running = await startProxy({
     kubeconfig: v.kubeconfig, nodeName: v.node, netns: v.netns, table: v.table, clusterCIDRs, nodePortAddresses: nodeIPs,
     minSyncPeriodMs: durationMs('min-sync-period', v['min-sync-period'], 1000),
     syncPeriodMs: durationMs('sync-period', v['sync-period'], 30_000),
+    metricsBindAddress: v['metrics-bind-address'], healthzBindAddress: v['healthz-bind-address'],
   });
   process.stdout.write(`podnet proxy running for node ${v.node}${v.netns ? ` in ${v.netns}` : ''} (table inet ${v.table})\n`);
   await new Promise<void>((done) => {

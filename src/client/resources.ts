@@ -13,3 +13,4 @@ export const REPLICASETS: GVR = { group: 'apps', version: 'v1', resource: 'repli
 export const DEPLOYMENTS: GVR = { group: 'apps', version: 'v1', resource: 'deployments', namespaced: true };
 export const ENDPOINTS: GVR = { group: '', version: 'v1', resource: 'endpoints', namespaced: true };
 export const ENDPOINTSLICES: GVR = { group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespaced: true };
+export const NAMESPACES: GVR = { group: '', version: 'v1', resource: 'namespaces', namespaced: false };

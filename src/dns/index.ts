@@ -4,10 +4,10 @@
 // and TCP listeners, forwarding with its cache and loop probe, and the HTTP endpoints.
 
 import type { KObject } from '../api/meta.js';
-import { ApiClient, type GVR } from '../client/client.js';
+import { ApiClient } from '../client/client.js';
 import { Informer } from '../client/informer.js';
 import { loadKubeconfig } from '../client/kubeconfig.js';
-import { PODS, SERVICES } from '../client/resources.js';
+import { ENDPOINTSLICES, NAMESPACES, PODS, SERVICES } from '../client/resources.js';
 import { DnsCache } from './cache.js';
 import { Forwarder, type Upstream } from './forward.js';
 import { startHttp, type RunningHttp } from './http.js';
@@ -20,8 +20,6 @@ export { DnsServer, parseListen } from './server.js';
 export { MemoryIndex } from './records.js';
 export { resolve, defaultResolverConfig } from './resolver.js';
 
-const ENDPOINTSLICES: GVR = { group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespaced: true };
-const NAMESPACES: GVR = { group: '', version: 'v1', resource: 'namespaces', namespaced: false };
 
 export interface DnsOptions {
   kubeconfig: string;

@@ -117,6 +117,24 @@ export class Proxier {
     return out;
   }
 
+  /**
+   * LoadBalancer Services with externalTrafficPolicy Local and a healthCheckNodePort → that port
+   * and the number of this node's ready endpoints (distinct addresses), for the health check
+   * servers (upstream's LocalReadyEndpoints).
+   */
+  healthCheckTargets(): Map<string, { port: number; localEndpoints: number }> {
+    const out = new Map<string, { port: number; localEndpoints: number }>();
+    for (const [key, svc] of this.services) {
+      if (svc.type !== 'LoadBalancer' || !svc.externalTrafficLocal || !svc.healthCheckNodePort) continue;
+      const local = new Set<string>();
+      for (const sk of this.slicesOf.get(key) ?? []) {
+        for (const ep of this.slices.get(sk)?.endpoints ?? []) if (ep.ready && ep.nodeName === this.config.nodeName) local.add(ep.ip);
+      }
+      out.set(key, { port: svc.healthCheckNodePort, localEndpoints: local.size });
+    }
+    return out;
+  }
+
   private rulesFor(key: string): ServiceRules | undefined {
     const svc = this.services.get(key);
     if (!svc) return undefined;
