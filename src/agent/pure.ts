@@ -3,6 +3,7 @@
 // the runtime (runtime.ts) and the pod workers (index.ts) feed these what they observe.
 
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { agnhostCommand, isAgnhostImage, resolveAgnhostContainer, HOSTNAME_ENV } from './agnhost/index.js';
 
 // ---- the pod as the agent sees it (converted once, at the informer: STYLE.md item 7) ---------
@@ -360,10 +361,17 @@ export function containerEnv(pod: PodInfo, c: Container, src: EnvSources): Recor
 }
 
 export type ResolvedCommand =
-  | { kind: 'agnhost' | 'host'; command: string; args: string[]; env: Record<string, string>; imageID: string }
+  | { kind: 'agnhost' | 'podnet' | 'host'; command: string; args: string[]; env: Record<string, string>; imageID: string }
   | { kind: 'error'; reason: 'ErrImagePull' | 'StartError'; message: string };
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** podnet's own image: ENTRYPOINT ["podnet"], this podnet's CLI (what `podnet up` runs the cluster DNS with). */
+export const PODNET_IMAGE = 'podnet.io/podnet';
+const PODNET_IMAGE_RE = /^podnet\.io\/podnet(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z0-9:]+)?$/;
+export const isPodnetImage = (image: string): boolean => PODNET_IMAGE_RE.test(image.trim());
+/** The CLI entry point of this build (dist layout: src/agent → src/cli/main.js). */
+const podnetMainPath = (): string => fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 /**
  * What to run for a container. The built-in agnhost image runs podnet's agnhost; any other
@@ -383,10 +391,17 @@ export function resolveContainerCommand(c: Container, env: Record<string, string
       return { kind: 'agnhost', command: a.command, args: a.args, env: a.env, imageID: `podnet://builtin/agnhost` };
     }
   }
+  if (isPodnetImage(c.image) && (!command?.length || command[0]!.split('/').pop() === 'podnet')) {
+    // ENTRYPOINT ["podnet"]: the arguments are a podnet command line (e.g. `dns …`).
+    return {
+      kind: 'podnet', command: process.execPath, args: [podnetMainPath(), ...(command?.slice(1) ?? []), ...(args ?? [])],
+      env: {}, imageID: 'podnet://builtin/podnet',
+    };
+  }
   if (!command || command.length === 0) {
     return {
       kind: 'error', reason: 'ErrImagePull',
-      message: `podnet cannot pull or run image "${c.image}": only the agnhost test image is built in; give the container a command that exists on the node`,
+      message: `podnet cannot pull or run image "${c.image}": only the agnhost test image and ${PODNET_IMAGE} are built in; give the container a command that exists on the node`,
     };
   }
   const argv = [...command, ...(args ?? [])];

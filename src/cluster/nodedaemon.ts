@@ -78,6 +78,8 @@ export async function runNodeDaemon(cfg: NodeDaemonConfig): Promise<void> {
   const proxy = await startProxy({
     kubeconfig: cfg.kubeconfig, nodeName: cfg.nodeName, clusterCIDRs: cfg.clusterCIDRs ?? [],
     nodePortAddresses: cfg.internalIPs, log: (m) => log(`proxy: ${m}`),
+    // kube-proxy's defaults, inside the node's namespace
+    metricsBindAddress: '127.0.0.1:10249', healthzBindAddress: '0.0.0.0:10256',
   });
   log('proxy started');
   await runUntilSignal(async () => {

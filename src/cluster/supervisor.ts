@@ -16,7 +16,8 @@ import { ApiClient } from '../client/client.js';
 import { Informer } from '../client/informer.js';
 import { loadKubeconfig } from '../client/kubeconfig.js';
 import { Ip } from '../net/ip.js';
-import { mustParseCIDR } from '../net/cidr.js';
+import { addressAt, formatIP, mustParseCIDR } from '../net/cidr.js';
+import { clusterDnsObjects, ensureAddons } from './addons.js';
 import { readState, stateDir, writeState, type ClusterState } from './state.js';
 import { NODES } from '../client/resources.js';
 import type { NodeDaemonConfig } from './nodedaemon.js';
@@ -33,8 +34,12 @@ export async function runSupervisor(name: string): Promise<void> {
   const plan = st.plan;
   const log = (m: string) => process.stdout.write(`${new Date().toISOString()} ${m}\n`);
   const hostIPs = plan.hostAddresses.map((a) => a.split('/')[0]!);
+  /** The `kubernetes` Service's addresses: the first of each service range. */
+  const kubernetesIPs = plan.ranges.services.map((r) => formatIP(addressAt(mustParseCIDR(r), 1)));
   const running = await startApiServer({
     dataDir: join(stateDir(name), 'apiserver'), port: st.apiserverPort, bind: '127.0.0.1', extraBinds: hostIPs,
+    // in-cluster clients verify the server by the `kubernetes` Service's address
+    hosts: kubernetesIPs,
     clusterName: name, clusterCIDRs: plan.ranges.pods,
     serviceClusterIPRanges: plan.ranges.services, advertiseAddress: hostIPs[0],
   });
@@ -65,6 +70,12 @@ export async function runSupervisor(name: string): Promise<void> {
     daemons.push(new NodeDaemon(node.name, node.netns, cfgFile, (m) => log(`${node.name}: ${m}`)));
     log(`${node.name}: daemon started`);
   }));
+
+  // The cluster DNS, as kubeadm installs CoreDNS. Its pods reach the API server through the
+  // `kubernetes` Service, as in-cluster clients do.
+  const addonKubeconfig = join(stateDir(name), 'apiserver', 'in-cluster.kubeconfig');
+  await writeKubeconfig(addonKubeconfig, kubeconfigYaml({ name, server: `https://${kubernetesIPs[0]!.includes(':') ? `[${kubernetesIPs[0]}]` : kubernetesIPs[0]}:443`, caCert: admin.ca ?? '', token: admin.token ?? '' }));
+  await ensureAddons(client, clusterDnsObjects(plan, addonKubeconfig)).catch((e: unknown) => log(`cluster DNS: ${(e as Error).message}`));
 
   // Routes to each node's pod range: on the host via the cluster link, and in every other node.
   const routes = new Informer<KObject>(client.resource(NODES), {

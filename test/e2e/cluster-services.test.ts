@@ -231,4 +231,47 @@ describe('Services on podnet up (dual stack, 3 zones)', { skip, timeout: 600_000
     await eventually(() => (slicesOf('many').flatMap((s) => s.endpoints).length === 100 ? true : undefined), 60_000, '100 endpoints after scaling down');
     kubectl('delete', 'deployment', 'many', '--wait=false');
   });
+
+  it('serves cluster DNS from kube-system/kube-dns at the range\'s .10: resolv.conf, search path, A/AAAA, SRV, PTR, headless, TXT', async () => {
+    const dnsSvc = getJson('service', 'kube-dns', '-n', 'kube-system');
+    assert.deepEqual(dnsSvc.spec.clusterIPs, ['10.233.0.10', 'fd00:10:233::a']);
+    await eventually(() => (getJson('deployment', 'kube-dns', '-n', 'kube-system').status.readyReplicas === 2 ? true : undefined), 60_000, 'kube-dns ready');
+    const resolv = kubectl('exec', 'client', '--', 'cat', '/etc/resolv.conf');
+    assert.match(resolv, /nameserver 10\.233\.0\.10/);
+    assert.match(resolv, /search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local/);
+    assert.match(resolv, /options ndots:5/);
+    const web = getJson('service', 'web');
+    // a short name through the search path, as applications resolve it
+    const hosts = await eventually(() => { const r = kubectlRun(['exec', 'client', '--', 'getent', 'ahosts', 'web']); return r.status === 0 ? r.stdout : undefined; }, 30_000, 'getent web');
+    for (const ip of web.spec.clusterIPs) assert.ok(hosts!.includes(ip), `${ip} in ${hosts}`);
+    const dig = (...q: string[]) => kubectl('exec', 'client', '--', 'dig', '+short', '+tries=3', '+timeout=2', ...q).trim();
+    assert.equal(dig('web.default.svc.cluster.local', 'A'), web.spec.clusterIPs[0]);
+    assert.equal(dig('web.default.svc.cluster.local', 'AAAA'), web.spec.clusterIPs[1]);
+    assert.equal(dig('SRV', '_http._tcp.web.default.svc.cluster.local'), '0 100 80 web.default.svc.cluster.local.');
+    assert.equal(dig('-x', web.spec.clusterIPs[0]), 'web.default.svc.cluster.local.');
+    assert.equal(dig('TXT', 'dns-version.cluster.local'), '"1.1.0"');
+    const headless = dig('headless.default.svc.cluster.local', 'A').split('\n').sort();
+    const podIPs = (getJson('pods', '-l', 'app=web').items as Array<{ status: { podIP: string } }>).map((p) => p.status.podIP).sort();
+    assert.deepEqual(headless, podIPs);
+    const nx = kubectl('exec', 'client', '--', 'dig', 'nothing-here.default.svc.cluster.local');
+    assert.match(nx, /status: NXDOMAIN/);
+  });
+
+  it('follows API changes, and keeps answering while a DNS pod is deleted', async () => {
+    const dig = (q: string) => kubectlRun(['exec', 'client', '--', 'dig', '+short', '+tries=3', '+timeout=2', q]).stdout.trim();
+    assert.equal(dig('later.default.svc.cluster.local'), '');
+    apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'later' }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } });
+    const ip = getJson('service', 'later').spec.clusterIP;
+    assert.equal(await eventually(() => dig('later.default.svc.cluster.local') || undefined, 10_000, 'the new Service in DNS'), ip);
+    // A bounded query loop inside a pod while one of the two DNS pods is deleted: no lookup fails.
+    const k = `kubectl --kubeconfig ${kubeconfig}`;
+    const script = [
+      `${k} exec client -- sh -c 'ok=0; bad=0; for i in $(seq 40); do if dig +short +tries=3 +timeout=1 web.default.svc.cluster.local | grep -q .; then ok=$((ok+1)); else bad=$((bad+1)); fi; sleep 0.1; done; echo ok=$ok bad=$bad' &`,
+      'sleep 1',
+      `${k} -n kube-system delete $(${k} -n kube-system get pods -l k8s-app=kube-dns -o name | head -1) --wait=false >/dev/null`,
+      'wait',
+    ].join('\n');
+    const loop = spawnSync('sh', ['-c', script], { encoding: 'utf8', timeout: 120_000 });
+    assert.match(loop.stdout, /ok=40 bad=0/, loop.stdout + loop.stderr);
+  });
 });
