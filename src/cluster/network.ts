@@ -72,10 +72,18 @@ export async function teardownNetwork(name: string): Promise<{ removed: string[]
   const removed: string[] = [];
   const prefix = `${name}-`;
   const namespaces = (await listNetns()).filter((n) => n.startsWith(prefix));
-  for (const ns of namespaces) {
-    const pids = (await run('ip', ['netns', 'pids', ns]).catch(() => ({ stdout: '' }))).stdout
-      .split('\n').map((l) => Number(l.trim())).filter((p) => Number.isInteger(p) && p > 1 && p !== process.pid);
-    for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ } }
+  // Node daemons first (they would restart the pods' containers), then everything else; again
+  // until no process is left, so nothing outlives its namespace.
+  const nodesFirst = [...namespaces].sort((a, b) => Number(!/-node\d+$/.test(a)) - Number(!/-node\d+$/.test(b)));
+  for (let round = 0; round < 5; round++) {
+    let killed = 0;
+    for (const ns of nodesFirst) {
+      const pids = (await run('ip', ['netns', 'pids', ns]).catch(() => ({ stdout: '' }))).stdout
+        .split('\n').map((l) => Number(l.trim())).filter((p) => Number.isInteger(p) && p > 1 && p !== process.pid);
+      for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); killed++; } catch { /* already gone */ } }
+    }
+    if (killed === 0) break;
+    await new Promise((r) => setTimeout(r, 100));
   }
   for (const ns of namespaces) {
     await Ip.netnsDel(ns);
