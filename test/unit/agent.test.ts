@@ -145,6 +145,18 @@ describe('container commands', () => {
     const r = resolveContainerCommand({ name: 'c', image: 'registry.k8s.io/e2e-test-images/agnhost:2.53', command: ['/bin/sh', '-c', 'exit 3'] }, {}, which);
     assert.deepEqual(r.kind === 'host' && [r.command, r.args], ['/bin/sh', ['-c', 'exit 3']]);
   });
+  test('podnet.io/podnet runs this podnet\'s CLI with the args (ENTRYPOINT ["podnet"])', () => {
+    const r = resolveContainerCommand({ name: 'c', image: 'podnet.io/podnet:latest', args: ['dns', '--listen', ':$(P)'] }, { P: '53' }, which);
+    assert.equal(r.kind, 'podnet');
+    if (r.kind !== 'podnet') return;
+    assert.equal(r.command, process.execPath);
+    assert.match(r.args[0]!, /src\/cli\/main\.js$/);
+    assert.deepEqual(r.args.slice(1), ['dns', '--listen', ':53']);
+    const viaCommand = resolveContainerCommand({ name: 'c', image: 'podnet.io/podnet', command: ['/usr/bin/podnet', 'dns'] }, {}, which);
+    assert.deepEqual(viaCommand.kind === 'podnet' && viaCommand.args.slice(1), ['dns']);
+    // another program from the image is not something podnet can run
+    assert.equal(resolveContainerCommand({ name: 'c', image: 'podnet.io/podnet', command: ['nope'] }, {}, which).kind, 'error');
+  });
   test('other images need a command that exists', () => {
     assert.equal(resolveContainerCommand({ name: 'c', image: 'busybox', command: ['sh'], args: ['-c', 'true'] }, {}, which).kind, 'host');
     const pull = resolveContainerCommand({ name: 'c', image: 'nginx' }, {}, which);
