@@ -28,7 +28,7 @@ import {
 } from './pure.js';
 import { parseProbe, ProbeState, runProbe, type ProbeSpec } from './probe.js';
 import {
-  attachSandbox, destroySandbox, ensureNetns, killStale, loopbackUp, startContainerProcess, which, writeJsonAtomic, writeNetnsFiles,
+  attachSandbox, containerWrapperSetsLoopback, destroySandbox, ensureNetns, killStale, loopbackUp, startContainerProcess, which, writeJsonAtomic, writeNetnsFiles,
   type CniContext, type ContainerProcess, type SandboxState,
 } from './runtime.js';
 import { CONFIGMAPS, PODS, SECRETS, SERVICES } from '../client/resources.js';
@@ -232,7 +232,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       if (!cni) throw new Error('network not ready');
       await saveState(st); // recorded before anything exists, so a crash in between is cleaned up
       await ensureNetns(st.netns);
-      [st.podIPs] = await Promise.all([attachSandbox(cni, st.uid, st.netns, p), loopbackUp(st.netns)]);
+      st.podIPs = await attachSandbox(cni, st.uid, st.netns, p);
+      // Without the UTS wrapper (no root or no unshare), nothing else brings the pod's loopback up.
+      if (!containerWrapperSetsLoopback()) await loopbackUp(st.netns);
       const resolv = podResolvConf(p, parseResolvConf(readNodeResolv(opts.nodeNetns)), { clusterDNS: opts.clusterDNS, clusterDomain: domain });
       await writeNetnsFiles(st.netns, renderResolvConf(resolv), renderHosts(p, st.podIPs, domain));
     }

@@ -181,6 +181,12 @@ export interface ContainerProcess {
 
 const UNSHARE = ['/usr/bin/unshare', '/bin/unshare'].find((p) => existsSync(p));
 
+/** `ip`, looked up in the agent's PATH (the container's own PATH may not have it). */
+const ipPath = (): string => which('ip', process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin') ?? 'ip';
+
+/** Whether containers start through the UTS wrapper, which also brings the pod's `lo` up. */
+export const containerWrapperSetsLoopback = (): boolean => !!UNSHARE && process.getuid?.() === 0;
+
 const SIGNUM: Partial<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGABRT: 6, SIGSEGV: 11, SIGPIPE: 13 };
 
 /**
@@ -196,17 +202,18 @@ export async function startContainerProcess(o: {
   await new Promise<void>((res, rej) => { out.once('open', () => res()); out.once('error', rej); });
   const sink = new CriLogSink(out);
   // Each pod has its own hostname: the container runs in a new UTS namespace named for the pod
-  // (`ip netns exec` separates only the network). Needs root and util-linux's unshare.
+  // (`ip netns exec` separates only the network). Needs root and util-linux's unshare. The same
+  // wrapper brings the pod's loopback up (idempotent), which spares the agent an `ip` run per pod.
   const host = o.env.PODNET_HOSTNAME;
   const uts = host && o.netns && process.getuid?.() === 0 && UNSHARE
-    ? [UNSHARE, '--uts', '/bin/sh', '-c', 'hostname "$1" && shift && exec "$@"', 'podnet-uts', host]
+    ? [UNSHARE, '--uts', '/bin/sh', '-c', 'hostname "$1" && "$2" link set lo up && shift 2 && exec "$@"', 'podnet-uts', host, ipPath()]
     : [];
   const argv = o.netns ? ['ip', 'netns', 'exec', o.netns, ...uts, o.command, ...o.args] : [o.command, ...o.args];
   const cwd = o.cwd && (await fs.stat(o.cwd).then((s) => s.isDirectory(), () => false)) ? o.cwd : '/';
   let child: ChildProcess;
   try {
     // `ip` is looked up in the agent's PATH; the container gets only its own environment.
-    child = spawn(argv[0] === 'ip' ? (which('ip', process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin') ?? 'ip') : argv[0]!, argv.slice(1), {
+    child = spawn(argv[0] === 'ip' ? ipPath() : argv[0]!, argv.slice(1), {
       env: o.env, cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
     });
   } catch (e) {

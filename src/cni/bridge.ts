@@ -230,6 +230,9 @@ export async function ensureBridge(node: Ip, name: string, gatewayCidrs: readonl
   return br;
 }
 
+/** Bridges this process has seen in place (node netns, bridge, gateways, MTU → the bridge link). */
+const bridgesInPlace = new Map<string, Link>();
+
 /** A stable, locally administered MAC for one end of a pod's veth (set at creation, so ADD need not read it back). */
 export function vethMac(side: 'host' | 'pod', network: string, containerID: string, ifname: string): string {
   const h = createHash('sha256').update(`podnet-veth\u0000${side}\u0000${network}\u0000${containerID}\u0000${ifname}`).digest();
@@ -292,7 +295,14 @@ export async function cmdAdd(conf: PodnetNetConf, a: CniArgs, nodeNetns?: string
   const ips = await ipam.allocate(a.containerID, a.ifname);
   let created = false;
   try {
-    const bridge = await ensureBridge(node, conf.bridge, ipam.gatewayCidrs(), conf.mtu);
+    // A long-lived caller (podnet's agent runs the plugin in-process) checks the bridge once;
+    // any failed ADD forgets that, so the next one checks again.
+    const bridgeKey = `${nodeNetns ?? ''}\u0000${conf.bridge}\u0000${ipam.gatewayCidrs().join(',')}\u0000${conf.mtu ?? ''}`;
+    let bridge = bridgesInPlace.get(bridgeKey);
+    if (!bridge) {
+      bridge = await ensureBridge(node, conf.bridge, ipam.gatewayCidrs(), conf.mtu);
+      bridgesInPlace.set(bridgeKey, bridge);
+    }
     if (conf.ipForward !== false) await enableForwarding(new Set(ips.map((i) => i.family)), nodeNetns);
 
     // Node side in one `ip -batch`: the veth pair (the pod end made directly in the pod's netns,
@@ -342,6 +352,7 @@ export async function cmdAdd(conf: PodnetNetConf, a: CniArgs, nodeNetns?: string
     await writeCache(conf, { containerID: a.containerID, ifname: a.ifname, netns: a.netns, hostVeth: hostName, result });
     return mergePrev(conf.prevResult, result);
   } catch (e) {
+    bridgesInPlace.clear();
     await ipam.release(a.containerID, a.ifname).catch(() => undefined);
     if (created) await node.linkDelIfExists(hostName).catch(() => undefined);
     if (e instanceof CniError) throw e;
