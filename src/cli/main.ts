@@ -17,13 +17,14 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: 'run the API server (HTTPS, durable store, kubeconfig in the data dir)',
     run: async (argv) => (await import('./apiserver.js')).runApiServer(argv),
   },
-  proxy: { summary: "a node's service proxy: Services + EndpointSlices → nftables (root)", run: async (a) => (await import('./proxy.js')).runProxy(a) },
-  trace: { summary: "show the path a connection takes through a node's service rules (root)", run: async (a) => (await import('./trace.js')).runTrace(a) },
-  dns: { summary: 'the cluster DNS server (Kubernetes DNS spec 1.1.0): Services, endpoints and pods by name', run: async (a) => (await import('./dns.js')).runDns(a) },
   cni: {
     summary: 'the CNI plugin (CNI spec 1.1): reads CNI_COMMAND etc. from the environment, the config from stdin',
     run: async () => { await (await import('../cni/main.js')).main(); return -1; },
   },
+  proxy: { summary: "a node's service proxy: Services + EndpointSlices → nftables (root)", run: async (a) => (await import('./proxy.js')).runProxy(a) },
+  trace: { summary: "show the path a connection takes through a node's service rules (root)", run: async (a) => (await import('./trace.js')).runTrace(a) },
+  dns: { summary: 'the cluster DNS server (Kubernetes DNS spec 1.1.0): Services, endpoints and pods by name', run: async (a) => (await import('./dns.js')).runDns(a) },
+  netpol: { summary: "a node's NetworkPolicy enforcement: policies → nftables (root)", run: async (a) => (await import('./netpol.js')).runNetpol(a) },
 };
 
 function usage(): string {
