@@ -1,6 +1,6 @@
 // One node's daemon: what runs on a node of a podnet cluster, inside the node's own network
-// namespace, as on a real machine (DESIGN.md): the agent (kubelet + runtime) and the service
-// proxy (kube-proxy), each with its own API client; the policy enforcer joins them later.
+// namespace, as on a real machine (DESIGN.md): the agent (kubelet + runtime), the service proxy
+// (kube-proxy) and the NetworkPolicy enforcer, each with its own API client and nftables table.
 //
 // The supervisor starts one per node with `nsenter --net=/run/netns/<node> podnet node --config F`.
 // Being a process of its own matters beyond fidelity: every pod start forks `ip` and the
@@ -8,9 +8,10 @@
 // process's size. In the supervisor, next to the API server, that stalled the whole control
 // plane; here it stalls only this node.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { startAgent } from '../agent/index.js';
 import { startProxy } from '../proxy/index.js';
+import { startNetpol } from '../netpol/index.js';
 import { Ip } from '../net/ip.js';
 import { formatCIDR, mustParseCIDR } from '../net/cidr.js';
 import { ApiClient } from '../client/client.js';
@@ -70,11 +71,16 @@ export async function runNodeDaemon(cfg: NodeDaemonConfig): Promise<void> {
   for (const cidr of cfg.serviceCIDRs ?? []) {
     await new Ip().routeReplace({ dst: formatCIDR(mustParseCIDR(cidr)), dev: 'eth0' }).catch((e: unknown) => log(`route for ${cidr}: ${(e as Error).message}`));
   }
-  // A pod reaching a Service whose endpoint is on the same node gets its reply over the bridge;
-  // only with br_netfilter does that reply pass conntrack and get its address rewritten back.
-  let brnf = '';
-  try { brnf = readFileSync('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8').trim(); } catch { /* module not loaded */ }
-  if (brnf !== '1') log('warning: br_netfilter is off (net.bridge.bridge-nf-call-iptables): a pod reaching a Service backed by a pod on its own node will not get replies; load it with "modprobe br_netfilter"');
+  // Traffic between pods of this node crosses the pod bridge without being routed. Only with
+  // br_netfilter does it pass the forward hook (where NetworkPolicy is judged) and conntrack (so
+  // a reply from a Service's endpoint on this node gets its address rewritten back). The
+  // switches are per network namespace: on here, in the node's.
+  const brnf = ['/proc/sys/net/bridge/bridge-nf-call-iptables', '/proc/sys/net/bridge/bridge-nf-call-ip6tables'];
+  if (brnf.every((f) => existsSync(f))) {
+    for (const f of brnf) if (readFileSync(f, 'utf8').trim() !== '1') writeFileSync(f, '1');
+  } else {
+    log('warning: br_netfilter is not loaded: NetworkPolicy between pods of one node is not enforced, and a pod reaching a Service backed by a pod on its own node gets no reply; load it with "modprobe br_netfilter"');
+  }
   const proxy = await startProxy({
     kubeconfig: cfg.kubeconfig, nodeName: cfg.nodeName, clusterCIDRs: cfg.clusterCIDRs ?? [],
     nodePortAddresses: cfg.internalIPs, log: (m) => log(`proxy: ${m}`),
@@ -82,8 +88,11 @@ export async function runNodeDaemon(cfg: NodeDaemonConfig): Promise<void> {
     metricsBindAddress: '127.0.0.1:10249', healthzBindAddress: '0.0.0.0:10256',
   });
   log('proxy started');
+  const netpol = await startNetpol({ kubeconfig: cfg.kubeconfig, nodeName: cfg.nodeName, log: (m) => log(`netpol: ${m}`) });
+  log('netpol started');
   await runUntilSignal(async () => {
     log('stopping');
+    await netpol.stop().catch((e: unknown) => log(`netpol stop: ${(e as Error).message}`));
     await proxy.stop().catch((e: unknown) => log(`proxy stop: ${(e as Error).message}`));
     await agent.stop({ teardown: true }).catch((e: unknown) => log(`agent stop: ${(e as Error).message}`));
     client.close();

@@ -274,4 +274,20 @@ describe('Services on podnet up (dual stack, 3 zones)', { skip, timeout: 600_000
     const loop = spawnSync('sh', ['-c', script], { encoding: 'utf8', timeout: 120_000 });
     assert.match(loop.stdout, /ok=40 bad=0/, loop.stdout + loop.stderr);
   });
+
+  it('enforces NetworkPolicy in the node daemons: default deny ingress, then allow from a namespace', async () => {
+    const web = getJson('service', 'web');
+    const pod = (getJson('pods', '-l', 'app=web').items as Array<{ status: { podIP: string } }>)[0]!.status.podIP;
+    assert.ok(curl(`http://${pod}:8080/hostname`, 'client').out.startsWith('web-'));
+    apply({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'deny-web' }, spec: { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress'] } });
+    await eventually(() => (curl(`http://${pod}:8080/hostname`, 'client').out === '' ? true : undefined), 20_000, 'web denied to the client');
+    // judged after the proxy's DNAT: the ClusterIP is denied too
+    assert.equal(curl(`http://${web.spec.clusterIPs[0]}/hostname`, 'client').out, '');
+    apply({
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'allow-default' },
+      spec: { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'default' } } }] }] },
+    });
+    await eventually(() => (curl(`http://${pod}:8080/hostname`, 'client').out.startsWith('web-') ? true : undefined), 20_000, 'web allowed from namespace default');
+    kubectl('delete', 'networkpolicy', 'deny-web', 'allow-default');
+  });
 });
