@@ -5,7 +5,7 @@
 //   2. convergence: start the endpoint controllers (endpointslice, endpointslicemirroring,
 //      endpoint) in their own process, as kube-controller-manager, and time from its spawn until
 //      every Service's slices list its 10 pods, ready (target at 10,000: ≤ 30 s);
-//   3. readiness flips: flip one random pod's Ready condition ~50 times, one at a time, and time
+//   3. readiness flips: flip one random pod's Ready condition ~200 times, one at a time, and time
 //      each until the flip shows in its slice (watched from here): p50 / p99 (target p99 ≤ 100 ms,
 //      flat across sizes).
 // The API server runs with --no-controllers, so only the endpoint controllers act. Everything
@@ -13,7 +13,7 @@
 // traffic is to 127.0.0.1; every loop is bounded in count and time.
 //
 // Knobs (environment): PODNET_BENCH_EPS_SIZES (default "100,1000,10000"),
-// PODNET_BENCH_EPS_PODS (pods per Service, default 10), PODNET_BENCH_EPS_FLIPS (default 50),
+// PODNET_BENCH_EPS_PODS (pods per Service, default 10), PODNET_BENCH_EPS_FLIPS (default 200),
 // PODNET_BENCH_EPS_TIMEOUT_S (cap on each convergence wait, default 300).
 //
 // Run with `--controllers KUBECONFIG`, this file is the controller process of step 2.
@@ -35,7 +35,7 @@ const THIS_FILE = fileURLToPath(import.meta.url);
 const sizesFromEnv = (process.env.PODNET_BENCH_EPS_SIZES ?? '100,1000,10000').split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0);
 const envNum = (name: string, d: number) => { const v = Number(process.env[name]); return Number.isInteger(v) && v > 0 ? v : d; };
 const PODS_PER_SERVICE = envNum('PODNET_BENCH_EPS_PODS', 10);
-const FLIPS = envNum('PODNET_BENCH_EPS_FLIPS', 50);
+const FLIPS = envNum('PODNET_BENCH_EPS_FLIPS', 200);
 const CONVERGE_TIMEOUT_MS = envNum('PODNET_BENCH_EPS_TIMEOUT_S', 300) * 1000;
 const NAMESPACES = 10;
 const NODE_COUNT = 10;

@@ -394,7 +394,8 @@ export function resolveContainerCommand(c: Container, env: Record<string, string
   if (isPodnetImage(c.image) && (!command?.length || command[0]!.split('/').pop() === 'podnet')) {
     // ENTRYPOINT ["podnet"]: the arguments are a podnet command line (e.g. `dns …`).
     return {
-      kind: 'podnet', command: process.execPath, args: [podnetMainPath(), ...(command?.slice(1) ?? []), ...(args ?? [])],
+      // a small V8 young generation, as for the node daemons: these are long-running servers
+      kind: 'podnet', command: process.execPath, args: ['--max-semi-space-size=2', podnetMainPath(), ...(command?.slice(1) ?? []), ...(args ?? [])],
       env: {}, imageID: 'podnet://builtin/podnet',
     };
   }

@@ -205,6 +205,23 @@ describe('Services on podnet up (dual stack, 3 zones)', { skip, timeout: 600_000
     await readyIn(true);
   });
 
+  it('keeps a terminating pod in its slice as terminating, serving while it is still ready', async () => {
+    apply({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'leaving', labels: { app: 'leaving' } },
+      spec: { terminationGracePeriodSeconds: 30, containers: [{ name: 'c', image: AGNHOST, args: ['netexec', '--http-port=8080', '--delay-shutdown=8'] }] },
+    });
+    apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'leaving' }, spec: { selector: { app: 'leaving' }, ipFamilyPolicy: 'SingleStack', ports: [{ port: 80, targetPort: 8080 }] } });
+    type Conditions = { ready?: boolean; serving?: boolean; terminating?: boolean };
+    const conditions = () => slicesOf('leaving').flatMap((s) => s.endpoints).map((e) => e.conditions as Conditions);
+    await eventually(() => (conditions()[0]?.ready === true ? true : undefined), 60_000, 'leaving ready in its slice');
+    kubectl('delete', 'pod', 'leaving', '--wait=false');
+    // netexec delays its exit by 8 s: meanwhile the pod is Terminating and its endpoint says so
+    const c = await eventually(() => { const x = conditions()[0]; return x?.terminating ? x : undefined; }, 20_000, 'terminating endpoint');
+    assert.deepEqual({ ready: c!.ready, terminating: c!.terminating }, { ready: false, terminating: true });
+    assert.equal(typeof c!.serving, 'boolean');
+    await eventually(() => (conditions().length === 0 ? true : undefined), 60_000, 'endpoint removed once the pod is gone');
+  });
+
   it('splits endpoints at 100 per slice and gives zone hints with topology-mode Auto', async () => {
     // 101 cheap pods (the image's command runs as a program of this machine: sleep)
     apply({

@@ -32,7 +32,7 @@ export interface ServiceRegistryOptions {
   nodePortRange?: string;
   /** Address published in `default/kubernetes` endpoints. */
   advertiseAddress?: string;
-  /** Period of the repair pass. Default 30 s. */
+  /** Period of the repair pass. Default 3 min, as kube-apiserver's ClusterIP and NodePort repair loops. */
   repairIntervalMs?: number;
   /** Period of the `default/kubernetes` and default ServiceCIDR reconciler. Default 10 s (upstream's). */
   reconcileIntervalMs?: number;
@@ -192,7 +192,7 @@ export class ServiceRegistry {
       this.timers.push(t);
     };
     every(this.opts.reconcileIntervalMs ?? 10_000, () => this.reconcile());
-    every(this.opts.repairIntervalMs ?? 30_000, async () => { await this.repairs.run(); await this.cidrSync.run(); });
+    every(this.opts.repairIntervalMs ?? 180_000, async () => { await this.repairs.run(); await this.cidrSync.run(); });
   }
 
   /** A repair pass shortly (coalescing bursts of calls). */
