@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { constants as osConstants } from 'node:os';
 
 export const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
@@ -35,10 +35,13 @@ export function exitStatus(command: string[], code: number | null, signal: NodeJ
   };
 }
 
-const wss = new WebSocketServer({
+// Loaded on the first exec: the WebSocket library is a few MiB of a node daemon's memory that
+// most daemons never need.
+let wss: Promise<WebSocketServer> | undefined;
+const execServer = () => (wss ??= import('ws').then(({ WebSocketServer }) => new WebSocketServer({
   noServer: true,
   handleProtocols: (protocols) => EXEC_PROTOCOLS.find((p) => protocols.has(p)) ?? false,
-});
+})));
 
 /**
  * Completes the WebSocket upgrade of an exec request and runs the command. `resolve` maps
@@ -61,7 +64,10 @@ export function handleExecUpgrade(req: IncomingMessage, socket: Duplex, head: Bu
   const q = url.searchParams;
   const wantStdin = q.get('stdin') === 'true' || q.get('input') === '1';
   const tty = q.get('tty') === 'true';
-  wss.handleUpgrade(req, socket, head, (ws) => run(ws, command, target, wantStdin, tty));
+  execServer().then(
+    (server) => server.handleUpgrade(req, socket, head, (ws) => run(ws, command, target, wantStdin, tty)),
+    (e: unknown) => fail(500, `exec: ${(e as Error).message}`),
+  );
 }
 
 function run(ws: WebSocket, command: string[], target: ExecTarget, wantStdin: boolean, tty: boolean): void {
