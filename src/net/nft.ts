@@ -341,3 +341,20 @@ export function parseDuration(s: string): number {
   if (seen !== s) throw new Error(`bad nft duration "${s}"`);
   return total;
 }
+
+/**
+ * The second step of retiring chains (proxy and netpol flush a chain they no longer want at once
+ * and delete it a while later, when no rule of an earlier transaction can still jump to it):
+ * one transaction deleting the chains flushed at least `minAgeMs` ago, and the state without
+ * them; undefined when none is due.
+ */
+export function planStaleChainCleanup<S extends { stale: Map<string, number> }>(table: string, installed: S, now: number,
+  minAgeMs = 1000): { tx: Transaction; installed: S } | undefined {
+  const due = [...installed.stale].filter(([, t]) => now - t >= minAgeMs).map(([n]) => n).sort();
+  if (due.length === 0) return undefined;
+  const tx = new Transaction('inet', table);
+  for (const name of due) tx.delete({ kind: 'chain', name });
+  const stale = new Map(installed.stale);
+  for (const name of due) stale.delete(name);
+  return { tx, installed: { ...installed, stale } };
+}

@@ -7,7 +7,7 @@
 //   kernels before 6.2 see a chain as unreferenced only a moment after the last map element
 //   pointing at it is gone.
 
-import { joinKey, type NftChain, type NftNames, Transaction } from '../net/nft.js';
+import { joinKey, type NftChain, type NftNames, Transaction, planStaleChainCleanup } from '../net/nft.js';
 import type { ChainSpec, ElementSpec, SetSpec } from '../proxy/rules.js';
 import type { DesiredRules } from './rules.js';
 
@@ -79,12 +79,5 @@ export function planIncremental(table: string, prev: Installed, want: DesiredRul
 }
 
 /** Deletes chains flushed at least `minAgeMs` ago; undefined when none is due. */
-export function planStaleCleanup(table: string, installed: Installed, now: number, minAgeMs = 1000): { tx: Transaction; installed: Installed } | undefined {
-  const due = [...installed.stale].filter(([, t]) => now - t >= minAgeMs).map(([n]) => n).sort();
-  if (due.length === 0) return undefined;
-  const tx = new Transaction('inet', table);
-  for (const name of due) tx.delete({ kind: 'chain', name });
-  const stale = new Map(installed.stale);
-  for (const n of due) stale.delete(n);
-  return { tx, installed: { ...installed, stale } };
-}
+export const planStaleCleanup = (table: string, installed: Installed, now: number, minAgeMs = 1000) =>
+  planStaleChainCleanup(table, installed, now, minAgeMs);

@@ -13,7 +13,7 @@
 // Map elements are keyed globally (two Services may claim one external IP:port): the first
 // claimant in key order wins, and the element moves to the next claimant when the winner goes.
 
-import { joinKey, type NftNames, Transaction, type NftChain } from '../net/nft.js';
+import { joinKey, type NftNames, Transaction, type NftChain, planStaleChainCleanup } from '../net/nft.js';
 import type { BaseRules, ChainSpec, ElementSpec, ServiceRules, SetSpec } from './rules.js';
 
 export interface Installed {
@@ -199,13 +199,6 @@ export function planPartial(table: string, prev: Installed, changes: Map<string,
   return { tx, installed: { base: prev.base, services, elements, claims, stale }, changedServices: changed };
 }
 
-/** Deletes chains flushed at least `minAgeMs` ago; undefined when there is nothing to do. */
-export function planStaleCleanup(table: string, installed: Installed, now: number, minAgeMs = 1000): { tx: Transaction; installed: Installed } | undefined {
-  const due = [...installed.stale].filter(([, t]) => now - t >= minAgeMs).map(([n]) => n).sort();
-  if (due.length === 0) return undefined;
-  const tx = new Transaction('inet', table);
-  for (const name of due) tx.delete({ kind: 'chain', name });
-  const stale = new Map(installed.stale);
-  for (const name of due) stale.delete(name);
-  return { tx, installed: { ...installed, stale } };
-}
+/** Deletes chains flushed at least `minAgeMs` ago; undefined when none is due. */
+export const planStaleCleanup = (table: string, installed: Installed, now: number, minAgeMs = 1000) =>
+  planStaleChainCleanup(table, installed, now, minAgeMs);
