@@ -94,6 +94,8 @@ interface Slot {
   /** Set when a failure to create (image, config) is pending a retry. */
   retryAt?: number;
   starts: number;
+  /** The running instance's environment: `kubectl exec` commands get it too, as under a CRI runtime. */
+  env?: Record<string, string>;
 }
 
 interface PodState {
@@ -329,8 +331,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     const isMain = st.containers.get(c.name) === s;
     const readiness = isMain ? parseProbe(c.readinessProbe, c, st.podIPs[0] ?? '') : undefined;
     const startup = isMain ? parseProbe(c.startupProbe, c, st.podIPs[0] ?? '') : undefined;
+    const procEnv = processEnv(hostname, env, r.env);
     const proc = await startContainerProcess({
-      netns, command: r.command, args: r.args, env: processEnv(hostname, env, r.env), cwd: c.workingDir, logFile,
+      netns, command: r.command, args: r.args, env: procEnv, cwd: c.workingDir, logFile,
     });
     s.proc = proc;
     s.starts++;
@@ -340,7 +343,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       // without a readiness probe a running container is ready (init containers never are)
       restartCount, ready: isMain && !readiness && !startup, started: !startup,
     };
-    if (isMain) startProbes(st, s, proc, netns, processEnv(hostname, env, r.env), readiness, parseProbe(c.livenessProbe, c, st.podIPs[0] ?? ''), startup);
+    s.env = procEnv;
+    if (isMain) startProbes(st, s, proc, netns, procEnv, readiness, parseProbe(c.livenessProbe, c, st.podIPs[0] ?? ''), startup);
     if (s.starts === 1 && !restart) event(p, 'Normal', 'Pulled', `Container image "${c.image}" already present on machine`);
     event(p, 'Normal', 'Created', `Created container: ${c.name}`);
     event(p, 'Normal', 'Started', `Started container ${c.name}`);
@@ -636,7 +640,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     return {
       netns: st.netns || opts.nodeNetns,
       ...(st.netns && process.getuid?.() === 0 ? { utsPid: slot.proc.pid } : {}),
-      env: { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOSTNAME: hostname, PODNET_HOSTNAME: hostname, HOME: '/root' },
+      env: { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', ...slot.env, HOSTNAME: hostname, PODNET_HOSTNAME: hostname },
     };
   }
 

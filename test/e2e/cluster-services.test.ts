@@ -257,6 +257,9 @@ describe('Services on podnet up (dual stack, 3 zones)', { skip, timeout: 600_000
     assert.match(resolv, /nameserver 10\.233\.0\.10/);
     assert.match(resolv, /search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local/);
     assert.match(resolv, /options ndots:5/);
+    // enableServiceLinks: the Services of the pod's namespace as environment variables
+    const env = kubectl('exec', 'client', '--', 'sh', '-c', 'echo "$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT $KUBERNETES_PORT_443_TCP"');
+    assert.equal(env.trim(), '10.233.0.1:443 tcp://10.233.0.1:443');
     const web = getJson('service', 'web');
     // a short name through the search path, as applications resolve it
     const hosts = await eventually(() => { const r = kubectlRun(['exec', 'client', '--', 'getent', 'ahosts', 'web']); return r.status === 0 ? r.stdout : undefined; }, 30_000, 'getent web');
