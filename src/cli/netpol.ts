@@ -1,8 +1,14 @@
 // `podnet netpol`: NetworkPolicy enforcement for the pods of one node, in the foreground until
-// SIGINT/SIGTERM. `--cleanup` removes its table and exits. (`netpol matrix` and `netpol
-// explain` over a live cluster are still to come; the analyzer in src/netpol is their core.)
+// SIGINT/SIGTERM. `--cleanup` removes its table and exits.
+// `podnet netpol matrix`: expected (policies, src/netpol/analyzer.ts) against observed (probes from
+// inside each source pod's network namespace) reachability of a `podnet up` cluster's pods.
+// `podnet netpol explain`: the analyzer's verdict on one connection, in words.
 
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { CliError, parseFlags } from './args.js';
+import type { Snapshot } from '../netpol/match.js';
+import type { NamespaceRecord, PodRecord, PolicyRecord, Protocol } from '../netpol/model.js';
 
 function durationMs(flag: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -13,9 +19,8 @@ function durationMs(flag: string, v: string | undefined, dflt: number): number {
 }
 
 export async function runNetpol(argv: string[]): Promise<number> {
-  if (argv[0] === 'matrix' || argv[0] === 'explain') {
-    throw new CliError(`netpol ${argv[0]} is not implemented yet`);
-  }
+  if (argv[0] === 'matrix') return runMatrix(argv.slice(1));
+  if (argv[0] === 'explain') return runExplain(argv.slice(1));
   const f = parseFlags('netpol', argv, {
     kubeconfig: { type: 'string', help: 'kubeconfig of the cluster (required unless --cleanup)' },
     node: { type: 'string', help: 'name of the node whose pods are enforced (required unless --cleanup)' },
@@ -53,5 +58,200 @@ export async function runNetpol(argv: string[]): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  return 0;
+}
+
+// ---- matrix and explain -------------------------------------------------------------------------
+
+const POD_RE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/;
+
+interface Live { snap: Snapshot; pods: PodRecord[]; phases: Map<string, string>; errors: string[] }
+
+/** Namespaces, pods and policies of cluster `name`, read from its API server. */
+async function readCluster(cmd: string, name: string): Promise<Live> {
+  const { readState, kubeconfigPath, stateDir } = await import('../cluster/state.js');
+  if (!readState(name)) throw new CliError(`netpol ${cmd}: no cluster "${name}" on this machine (no ${stateDir(name)}/state.json): create it with "podnet up --name ${name}", or pick one with --name (podnet list)`, 1);
+  const kc = kubeconfigPath(name);
+  if (!existsSync(kc)) throw new CliError(`netpol ${cmd}: cluster "${name}" has no kubeconfig (${kc}): is it up? (podnet status --name ${name})`, 1);
+  const { ApiClient } = await import('../client/client.js');
+  const { loadKubeconfig } = await import('../client/kubeconfig.js');
+  const { PODS, NAMESPACES } = await import('../client/resources.js');
+  const { NETWORKPOLICIES } = await import('../netpol/index.js');
+  const { stripNamespace, stripPod, stripPolicy } = await import('../netpol/model.js');
+  const client = new ApiClient(loadKubeconfig(kc), { userAgent: `podnet-netpol-${cmd}`, timeoutMs: 10_000, maxRetries: 0 });
+  try {
+    const [nsl, podl, poll] = await Promise.all([
+      client.resource(NAMESPACES).list(), client.resource(PODS).list(), client.resource(NETWORKPOLICIES).list(),
+    ]);
+    const namespaces = new Map<string, NamespaceRecord>();
+    for (const o of nsl.items) { const r = stripNamespace(o); namespaces.set(r.name, r); }
+    const pods = podl.items.map(stripPod);
+    const phases = new Map<string, string>();
+    for (const o of podl.items as Array<{ metadata?: { namespace?: string; name?: string }; status?: { phase?: string } }>) {
+      phases.set(`${o.metadata?.namespace}/${o.metadata?.name}`, o.status?.phase ?? '');
+    }
+    const policies: PolicyRecord[] = [];
+    const errors: string[] = [];
+    for (const o of poll.items) { const r = stripPolicy(o); if (r.ok) policies.push(r.rec); else errors.push(r.error); }
+    return { snap: { namespaces, pods, policies }, pods, phases, errors };
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`netpol ${cmd}: cannot read the cluster "${name}" from its API server: ${(e as Error).message} (is it running? podnet status --name ${name})`, 1);
+  } finally {
+    client.close();
+  }
+}
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(cmd, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      done({ code, stdout: String(stdout), stderr: String(stderr) || (err && !stderr ? err.message : '') });
+    });
+  });
+}
+
+export async function runMatrix(argv: string[]): Promise<number> {
+  const f = parseFlags('netpol matrix', argv, {
+    name: { type: 'string', default: 'podnet', help: 'the cluster (podnet list)' },
+    namespaces: { type: 'string', short: 'n', help: 'comma-separated namespaces whose pods are checked (default: all but kube-system)' },
+    ports: { type: 'string', default: '80', help: 'comma-separated ports or ranges, e.g. 80,81 or 8080-8082' },
+    protocols: { type: 'string', default: 'tcp', help: 'comma-separated protocols: tcp, udp, sctp (sctp: expected table only)' },
+    timeout: { type: 'string', default: '1s', help: 'how long one probe waits' },
+  });
+  if (!f) return 0;
+  const v = f.values;
+  const m = await import('../netpol/matrix.js');
+  const { Analyzer } = await import('../netpol/analyzer.js');
+  let ports: number[];
+  let protocols: Protocol[];
+  try {
+    ports = m.parsePorts(v.ports!);
+    protocols = m.parseProtocols(v.protocols!);
+  } catch (e) {
+    throw new CliError(`netpol matrix: ${(e as Error).message}`);
+  }
+  const timeoutMs = durationMs('timeout', v.timeout, 1000);
+  const name = v.name!;
+  const wanted = v.namespaces?.split(',').map((s) => s.trim()).filter(Boolean);
+  if (v.namespaces !== undefined && !wanted?.length) throw new CliError('netpol matrix: -n is empty: give namespaces, e.g. -n x,y');
+  if (process.getuid?.() !== 0) throw new CliError('netpol matrix: probing from inside the pods\' network namespaces needs root: run it as root (e.g. sudo bin/podnet netpol matrix …)');
+
+  const live = await readCluster('matrix', name);
+  for (const e of live.errors) process.stderr.write(`podnet netpol matrix: warning: ${e} (left out of the expected tables)\n`);
+  for (const ns of wanted ?? []) {
+    if (!live.snap.namespaces.has(ns)) throw new CliError(`netpol matrix: namespace "${ns}" not found in cluster "${name}": check with "kubectl get namespaces"`, 1);
+  }
+  const inScope = (ns: string) => (wanted ? wanted.includes(ns) : ns !== 'kube-system');
+  const skipped: string[] = [];
+  const pods: Array<{ key: string; ip: string }> = [];
+  for (const p of [...live.pods].sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1))) {
+    if (!inScope(p.namespace)) continue;
+    const key = `${p.namespace}/${p.name}`;
+    if (p.hostNetwork) { skipped.push(`${key} (host network)`); continue; }
+    if (live.phases.get(key) !== 'Running' || !p.ips.length) { skipped.push(`${key} (${live.phases.get(key) || 'no phase'}${p.ips.length ? '' : ', no IP'})`); continue; }
+    pods.push({ key, ip: p.ips.find((ip) => !ip.includes(':')) ?? p.ips[0]! });
+  }
+  if (skipped.length) process.stdout.write(`not in the matrix (not Running with an IP, or host network): ${skipped.join(', ')}\n`);
+  if (!pods.length) throw new CliError(`netpol matrix: no Running pods with an IP in ${wanted ? `namespaces ${wanted.join(', ')}` : 'the cluster (outside kube-system)'}: check with "kubectl get pods -A"`, 1);
+
+  // Each pod's sandbox namespace, found by its address.
+  const list = await run('ip', ['netns', 'list'], 10_000);
+  if (list.code !== 0) throw new CliError(`netpol matrix: ip netns list failed: ${list.stderr.trim()}`, 1);
+  const nsByIP = new Map<string, string>();
+  await Promise.all(m.sandboxNetns(name, list.stdout).map(async (ns) => {
+    const r = await run('ip', ['-n', ns, '-o', 'addr', 'show'], 10_000);
+    if (r.code === 0) for (const ip of m.addressesOf(r.stdout)) nsByIP.set(ip, ns);
+  }));
+
+  const analyzer = new Analyzer(live.snap);
+  const all = m.cases(ports, protocols);
+  const probed = all.filter((c) => c.protocol !== 'SCTP');
+  const idx = new Map(pods.map((p, i) => [p.key, i]));
+  // actual[case][from][to]
+  const actual: Array<Array<Array<boolean | undefined>>> = all.map(() => pods.map(() => pods.map(() => undefined)));
+  const failures: string[] = [];
+  const targets = probed.flatMap((c) => pods.map((p) => ({ ip: p.ip, port: c.port, protocol: c.protocol as 'TCP' | 'UDP' })));
+  process.stdout.write(`probing ${pods.length}×${pods.length} pod pairs × ${probed.length} port/protocol${probed.length === 1 ? '' : 's'} (one probe process per source pod, ${timeoutMs} ms timeout)…\n`);
+  await Promise.all(pods.map(async (from) => {
+    const ns = nsByIP.get(from.ip);
+    if (!ns) { failures.push(`${from.key}: no network namespace of cluster "${name}" has its address ${from.ip} (is the pod's sandbox on this machine?)`); return; }
+    if (!targets.length) return;
+    const r = await run('ip', ['netns', 'exec', ns, process.execPath, '-e', m.probeScript(targets, timeoutMs)], timeoutMs * 3 + 10_000);
+    let res;
+    try {
+      if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
+      res = m.parseProbeOutput(r.stdout, targets.length);
+    } catch (e) {
+      failures.push(`${from.key}: the probe in ${ns} failed: ${(e as Error).message}`);
+      return;
+    }
+    const i = idx.get(from.key)!;
+    res.forEach((x, t) => {
+      const c = Math.floor(t / pods.length);
+      const j = t % pods.length;
+      actual[all.indexOf(probed[c]!)]![i]![j] = x.ok;
+    });
+  }));
+
+  let mismatches = 0;
+  const out: string[] = [''];
+  all.forEach((c, k) => {
+    const expected = m.expectedGrid(analyzer, pods, c);
+    if (c.protocol === 'SCTP') {
+      out.push(...m.formatCase(c, pods, expected, undefined, 'SCTP cannot be probed: Node.js has no SCTP sockets; only the policies\' verdict is shown'));
+      return;
+    }
+    mismatches += m.diffGrids(pods, expected, actual[k]!).length;
+    out.push(...m.formatCase(c, pods, expected, actual[k]));
+  });
+  for (const fl of failures) out.push(`probe failure: ${fl}`);
+  const checked = probed.length * pods.length * pods.length;
+  out.push(mismatches
+    ? `FAIL: ${mismatches} of ${checked} probed cells differ from the policies`
+    : `OK: all ${checked} probed cells agree with the policies${probed.length < all.length ? ' (SCTP not probed)' : ''}`);
+  process.stdout.write(out.join('\n') + '\n');
+  return mismatches ? 1 : 0;
+}
+
+export async function runExplain(argv: string[]): Promise<number> {
+  const f = parseFlags('netpol explain', argv, {
+    name: { type: 'string', default: 'podnet', help: 'the cluster (podnet list)' },
+    from: { type: 'string', help: 'the sending pod: NAMESPACE/POD (required)' },
+    to: { type: 'string', help: 'the receiving pod: NAMESPACE/POD (required)' },
+    port: { type: 'string', help: 'destination port, 1-65535 (required)' },
+    protocol: { type: 'string', default: 'tcp', help: 'tcp, udp or sctp' },
+  });
+  if (!f) return 0;
+  const v = f.values;
+  for (const flag of ['from', 'to'] as const) {
+    if (!v[flag]) throw new CliError(`netpol explain: --${flag} is required: give NAMESPACE/POD, e.g. --${flag} default/client`);
+    if (!POD_RE.test(v[flag]!.trim())) throw new CliError(`netpol explain: --${flag} ${v[flag]} is not a pod: give NAMESPACE/POD, e.g. default/client`);
+  }
+  if (v.port === undefined) throw new CliError('netpol explain: --port is required: give the destination port, 1-65535');
+  const port = Number(v.port);
+  if (!/^\d+$/.test(v.port.trim()) || port < 1 || port > 65535) throw new CliError(`netpol explain: --port ${v.port} is not a port number: give 1-65535`);
+  const protocol = v.protocol!.toUpperCase();
+  if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP') throw new CliError(`netpol explain: --protocol ${v.protocol} is unknown: give tcp, udp or sctp`);
+  const from = v.from!.trim();
+  const to = v.to!.trim();
+  const name = v.name!;
+  const live = await readCluster('explain', name);
+  const { Analyzer, explain } = await import('../netpol/analyzer.js');
+  const analyzer = new Analyzer(live.snap);
+  for (const key of [from, to]) {
+    const p = analyzer.pod(key);
+    const ns = key.split('/')[0];
+    if (!p) throw new CliError(`netpol explain: pod ${key} not found in cluster "${name}": check the name with "kubectl get pods -n ${ns}"`, 1);
+    if (!p.ips.length) throw new CliError(`netpol explain: pod ${key} has no IP yet (phase ${live.phases.get(key) || 'unknown'}): wait until it is Running`, 1);
+  }
+  for (const e of live.errors) process.stderr.write(`podnet netpol explain: warning: ${e} (not taken into account)\n`);
+  let verdict;
+  try {
+    verdict = analyzer.check({ from: { pod: from }, to: { pod: to }, port, protocol: protocol as Protocol });
+  } catch (e) {
+    throw new CliError(`netpol explain: ${(e as Error).message}`, 1);
+  }
+  process.stdout.write(`${from} → ${to} ${protocol}/${port}\n` + explain(verdict).join('\n') + '\n');
   return 0;
 }
