@@ -12,32 +12,23 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { eventually, haveKubectl, podnetBin } from './harness.js';
+import { eventually, haveKubectl, TestCluster } from './harness.js';
 
 const root = process.getuid?.() === 0;
 const haveCurl = spawnSync('curl', ['--version']).status === 0;
 const skip = !root ? 'needs root (creates network namespaces)' : !haveKubectl() ? 'kubectl is not installed' : !haveCurl ? 'curl is not installed' : false;
 
-const name = `pns${randomBytes(2).toString('hex')}`;
-const stateRoot = mkdtempSync(join(tmpdir(), 'podnet-svc-'));
-const env = { ...process.env, PODNET_STATE_ROOT: stateRoot };
-const kubeconfig = join(stateRoot, name, 'apiserver', 'kubeconfig');
-const podnet = (...args: string[]) => spawnSync(process.execPath, [podnetBin, ...args], { encoding: 'utf8', env, timeout: 180_000 });
-const kubectlRun = (args: string[], input?: string) => spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', timeout: 60_000, input });
-const kubectl = (...args: string[]) => {
-  const r = kubectlRun(args);
-  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-};
-const apply = (o: unknown) => {
-  const r = kubectlRun(['apply', '-f', '-'], JSON.stringify(o));
-  if (r.status !== 0) throw new Error(`kubectl apply: ${r.stderr}`);
-};
-const getJson = (...args: string[]) => JSON.parse(kubectl('get', ...args, '-o', 'json'));
+const cluster = new TestCluster('pns');
+const { name, kubeconfig } = cluster;
+const podnet = (...args: string[]) => cluster.podnet(...args);
+const kubectlRun = (args: string[], input?: string) => cluster.kubectlRun(args, input);
+const kubectl = (...args: string[]) => cluster.kubectl(...args);
+const apply = (o: unknown) => cluster.apply(o);
+const getJson = (...args: string[]) => cluster.getJson(...args);
 /** curl from the host (or, with `pod`, from inside that pod via kubectl exec); '' on failure. */
 const curl = (url: string, pod?: string): { out: string; code: number | null; ms: number } => {
   const t = Date.now();
@@ -74,8 +65,7 @@ describe('Services on podnet up (dual stack, 3 zones)', { skip, timeout: 600_000
     apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'client', labels: { app: 'client' } }, spec: { containers: [{ name: 'c', image: AGNHOST, args: ['netexec', '--http-port=8080'] }] } });
   });
   after(() => {
-    const down = podnet('down', '--name', name);
-    rmSync(stateRoot, { recursive: true, force: true });
+    const down = cluster.down();
     rmSync(readyFile, { force: true });
     assert.equal(down.status, 0, down.stderr);
   });

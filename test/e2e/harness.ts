@@ -3,6 +3,7 @@
 // is stopped and removed in `stop()`, which tests call from `after` (also on failure).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -145,4 +146,61 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false | null 
 /** Polls `fn` until it returns truthy or `ms` pass. */
 export function eventually<T>(fn: () => T | Promise<T>, ms = 10_000, what = 'condition'): Promise<T> {
   return waitFor(fn as () => Promise<T>, what, ms);
+}
+
+/**
+ * A `podnet up` cluster of a test's own: its name (a short prefix + random hex), a temporary
+ * state root (PODNET_STATE_ROOT) and kubectl against it. `up` with the test's own ranges;
+ * `down()` removes the cluster and the state root (call it from `after`, also on failure).
+ */
+export class TestCluster {
+  readonly name: string;
+  readonly stateRoot: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly kubeconfig: string;
+
+  constructor(prefix: string) {
+    this.name = `${prefix}${randomBytes(2).toString('hex')}`;
+    this.stateRoot = mkdtempSync(join(tmpdir(), `podnet-${prefix}-`));
+    this.env = { ...process.env, PODNET_STATE_ROOT: this.stateRoot };
+    this.kubeconfig = join(this.stateRoot, this.name, 'apiserver', 'kubeconfig');
+  }
+
+  /** `podnet ARGS…` with this cluster's state root. */
+  podnet(...args: string[]) {
+    return spawnSync(process.execPath, [podnetBin, ...args], { encoding: 'utf8', env: this.env, timeout: 180_000 });
+  }
+
+  /** `podnet up --name NAME ARGS…`; throws with its output when it fails. */
+  up(...args: string[]): void {
+    const r = this.podnet('up', '--name', this.name, ...args);
+    if (r.status !== 0) throw new Error(`podnet up: ${r.stderr}${r.stdout}`);
+  }
+
+  kubectlRun(args: string[], input?: string) {
+    return spawnSync('kubectl', ['--kubeconfig', this.kubeconfig, ...args], { encoding: 'utf8', timeout: 60_000, input });
+  }
+
+  /** kubectl ARGS… → stdout; throws with stderr when it fails. */
+  kubectl(...args: string[]): string {
+    const r = this.kubectlRun(args);
+    if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  apply(o: unknown): void {
+    const r = this.kubectlRun(['apply', '-f', '-'], JSON.stringify(o));
+    if (r.status !== 0) throw new Error(`kubectl apply: ${r.stderr}`);
+  }
+
+  getJson(...args: string[]) {
+    return JSON.parse(this.kubectl('get', ...args, '-o', 'json'));
+  }
+
+  /** `podnet down`, then the state root; returns down's result for the caller to assert. */
+  down() {
+    const r = this.podnet('down', '--name', this.name);
+    rmSync(this.stateRoot, { recursive: true, force: true });
+    return r;
+  }
 }

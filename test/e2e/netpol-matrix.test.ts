@@ -5,27 +5,18 @@
 // pods 10.234.0.0/16, services 10.235.0.0/16. Traffic stays inside the cluster's namespaces.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { eventually, haveKubectl, podnetBin } from './harness.js';
+import { eventually, haveKubectl, TestCluster } from './harness.js';
 
 const root = process.getuid?.() === 0;
 const haveNft = spawnSync('nft', ['--version']).status === 0;
 const skip = !root ? 'needs root (creates network namespaces)' : !haveKubectl() ? 'kubectl is not installed' : !haveNft ? 'needs nft' : false;
 
-const name = `png${randomBytes(2).toString("hex")}`; // helper G; names are lower-case
-const stateRoot = mkdtempSync(join(tmpdir(), 'podnet-npm-'));
-const env = { ...process.env, PODNET_STATE_ROOT: stateRoot };
-const kubeconfig = join(stateRoot, name, 'apiserver', 'kubeconfig');
-const podnet = (...args: string[]) => spawnSync(process.execPath, [podnetBin, ...args], { encoding: 'utf8', env, timeout: 180_000 });
-const kubectlRun = (args: string[], input?: string) => spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', timeout: 60_000, input });
-const apply = (o: unknown) => {
-  const r = kubectlRun(['apply', '-f', '-'], JSON.stringify(o));
-  if (r.status !== 0) throw new Error(`kubectl apply: ${r.stderr}`);
-};
+const cluster = new TestCluster('png');
+const { name } = cluster;
+const podnet = (...args: string[]) => cluster.podnet(...args);
+const kubectlRun = (args: string[], input?: string) => cluster.kubectlRun(args, input);
+const apply = (o: unknown) => cluster.apply(o);
 
 const AGNHOST = 'registry.k8s.io/e2e-test-images/agnhost:2.53';
 const pod = (ns: string, n: string) => ({
@@ -52,8 +43,7 @@ describe('netpol matrix and explain on podnet up', { skip, timeout: 400_000 }, (
     apply({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: 'y', name: 'default-deny-ingress' }, spec: { podSelector: {}, policyTypes: ['Ingress'] } });
   });
   after(() => {
-    const down = podnet('down', '--name', name);
-    rmSync(stateRoot, { recursive: true, force: true });
+    const down = cluster.down();
     assert.equal(down.status, 0, down.stderr);
   });
 

@@ -10,27 +10,18 @@
 // Address plan (away from the defaults and the other e2e tests): nodes 198.18.228.0/24, pods
 // 10.236.0.0/16, services 10.237.0.0/16. Traffic stays inside the cluster's namespaces.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { eventually, haveKubectl, podnetBin } from './harness.js';
+import { eventually, haveKubectl, TestCluster } from './harness.js';
 
 const root = process.getuid?.() === 0;
 const skip = !root ? 'needs root (creates network namespaces)' : !haveKubectl() ? 'kubectl is not installed' : false;
 
-const name = `pnn${randomBytes(2).toString('hex')}`;
-const stateRoot = mkdtempSync(join(tmpdir(), 'podnet-netpol-suite-'));
-const env = { ...process.env, PODNET_STATE_ROOT: stateRoot };
-const kubeconfig = join(stateRoot, name, 'apiserver', 'kubeconfig');
-const podnet = (...args: string[]) => spawnSync(process.execPath, [podnetBin, ...args], { encoding: 'utf8', env, timeout: 180_000 });
-const kubectlRun = (args: string[], input?: string) => spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', timeout: 60_000, input });
-const apply = (o: unknown) => {
-  const r = kubectlRun(['apply', '-f', '-'], JSON.stringify(o));
-  if (r.status !== 0) throw new Error(`kubectl apply: ${r.stderr}`);
-};
+const cluster = new TestCluster('pnn');
+const { name } = cluster;
+const podnet = (...args: string[]) => cluster.podnet(...args);
+const kubectlRun = (args: string[], input?: string) => cluster.kubectlRun(args, input);
+const apply = (o: unknown) => cluster.apply(o);
 
 const AGNHOST = 'registry.k8s.io/e2e-test-images/agnhost:2.53';
 const NAMESPACES = ['x', 'y', 'z'];
@@ -79,8 +70,7 @@ describe('NetworkPolicy: the upstream suite\'s x/y/z × a/b/c scenario on podnet
     }) || undefined, 180_000, '9 pods Ready');
   });
   after(() => {
-    const down = podnet('down', '--name', name);
-    rmSync(stateRoot, { recursive: true, force: true });
+    const down = cluster.down();
     assert.equal(down.status, 0, down.stderr);
   });
 
