@@ -6,6 +6,7 @@ const BENCHMARKS: Record<string, () => Promise<void>> = {
   endpointslices: async () => (await import('./endpointslices.js')).benchEndpointSlices(),
   proxy: async () => (await import('./proxy.js')).benchProxy(),
   dns: async () => (await import('./dns.js')).benchDns(),
+  netpol: async () => (await import('./netpol.js')).benchNetpol(),
   store: async () => (await import('./store.js')).benchStore(),
 };
 
