@@ -37,7 +37,8 @@ export function clusterDnsObjects(plan: Pick<ClusterPlan, 'dnsAddresses'>, kubec
             image: `${PODNET_IMAGE}:latest`,
             // Nodes have no route out of the cluster (DESIGN.md), so names outside the cluster
             // domain are refused rather than forwarded into a timeout.
-            args: ['dns', '--kubeconfig', kubeconfig, '--cluster-domain', clusterDomain, '--no-forward',
+            // `--pods insecure`, as kubeadm's CoreDNS Corefile: pod records without watching every pod.
+            args: ['dns', '--kubeconfig', kubeconfig, '--cluster-domain', clusterDomain, '--no-forward', '--pods', 'insecure',
               '--listen', ':53', '--metrics', ':9153', '--health', ':8080', '--ready', ':8181'],
             ports: [
               { name: 'dns', containerPort: 53, protocol: 'UDP' },
