@@ -11,7 +11,7 @@ import { CliError, parseFlags } from './args.js';
 import { planCluster, PlanError, type IpFamilyMode } from '../cluster/plan.js';
 import { applyNetwork, hostView, teardownNetwork } from '../cluster/network.js';
 import {
-  isAlive, kubeconfigPath, listClusters, readState, removeState, stateDir, supervisorLog, writeState,
+  isAlive, kubeconfigPath, listClusters, readState, removeState, stateDir, supervisorLog, supervisorPids, writeState,
 } from '../cluster/state.js';
 import { NODES } from '../client/resources.js';
 
@@ -155,12 +155,11 @@ export async function runDown(argv: string[]): Promise<number> {
   const name = f.values.name!;
   requireRoot('down');
   const st = readState(name);
-  const pid = st?.supervisorPid;
-  if (pid && isAlive(pid)) {
-    process.kill(pid, 'SIGTERM');
-    for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-  }
+  // The recorded supervisor, and any other supervisor of this name (state lost or elsewhere).
+  const pids = [...new Set([st?.supervisorPid, ...supervisorPids(name)].filter((p): p is number => !!p && isAlive(p)))];
+  for (const pid of pids) process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && pids.some(isAlive); i++) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   const { removed } = await teardownNetwork(name);
   await removeState(name);
   if (!st && removed.length === 0) {

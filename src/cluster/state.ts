@@ -54,3 +54,22 @@ export function isAlive(pid: number | undefined): boolean {
     return false;
   }
 }
+
+/**
+ * The PIDs of supervisors of cluster `name` running on this machine, found by their command line
+ * (`… main.js supervise --name NAME`, as `up` starts them): `down` stops them even when the
+ * cluster's state is gone or belongs to another state root.
+ */
+export function supervisorPids(name: string): number[] {
+  const pids: number[] = [];
+  let entries: string[] = [];
+  try { entries = readdirSync('/proc'); } catch { return pids; }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    let argv: string[];
+    try { argv = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0'); } catch { continue; }
+    const i = argv.indexOf('supervise');
+    if (i > 0 && /main\.js$|\/podnet$/.test(argv[i - 1]!) && argv[i + 1] === '--name' && argv[i + 2] === name) pids.push(Number(e));
+  }
+  return pids;
+}

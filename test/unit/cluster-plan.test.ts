@@ -64,3 +64,18 @@ describe('planCluster', () => {
     assert.deepEqual(p.nodes.map((n) => n.zone), ['a', 'b', 'a']);
   });
 });
+
+describe('supervisorPids', () => {
+  it('finds a supervisor of the cluster by its command line, and no other', async () => {
+    const { spawn } = await import('node:child_process');
+    const { supervisorPids } = await import('../../src/cluster/state.js');
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)', '/opt/podnet/dist/src/cli/main.js', 'supervise', '--name', 'pnq1x'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(supervisorPids('pnq1x'), [child.pid]);
+      assert.deepEqual(supervisorPids('pnq1'), []);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
