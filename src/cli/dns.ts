@@ -2,6 +2,7 @@
 // kubernetes plugin), in the foreground until SIGINT/SIGTERM.
 
 import { CliError, parseFlags } from './args.js';
+import { runUntilSignal } from '../util/signals.js';
 
 function seconds(flag: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -73,17 +74,9 @@ export async function runDns(argv: string[]): Promise<number> {
   process.stdout.write(`podnet dns serving DNS on ${running.server.addresses.map(fmt).join(',')} (udp, tcp) for ${zone}` +
     `${upstreams ? `, forwarding to ${upstreams.map((u) => u.label).join(',')}` : ', no forwarding'}\n`);
   if (running.http) process.stdout.write(`podnet dns serving HTTP on ${running.http.addresses.map(fmt).join(',')} (/metrics, /health, /ready)\n`);
-  await new Promise<void>((done) => {
-    let stopping = false;
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
-      running.stop().then(done, (e) => { process.stderr.write(`podnet dns: stopping: ${(e as Error).message}\n`); done(); });
-    };
+  await runUntilSignal(() => running.stop().catch((e: unknown) => { process.stderr.write(`podnet dns: stopping: ${(e as Error).message}\n`); }), (stop) => {
     stopNow = stop;
     if (loopMsg) stop();
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
   });
   if (loopMsg) throw new CliError(`dns: ${loopMsg}`, 1);
   return 0;

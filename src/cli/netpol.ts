@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { CliError, parseFlags } from './args.js';
+import { runUntilSignal } from '../util/signals.js';
 import type { Snapshot } from '../netpol/match.js';
 import type { NamespaceRecord, PodRecord, PolicyRecord, Protocol } from '../netpol/model.js';
 
@@ -47,17 +48,8 @@ export async function runNetpol(argv: string[]): Promise<number> {
     syncPeriodMs: durationMs('sync-period', v['sync-period'], 30_000),
   });
   process.stdout.write(`podnet netpol running for node ${v.node}${v.netns ? ` in ${v.netns}` : ''} (table inet ${v.table})\n`);
-  await new Promise<void>((done) => {
-    let stopping = false;
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
-      // The table stays: a restarted netpol adopts it, and policies stay enforced meanwhile.
-      running.stop().then(done, (e) => { process.stderr.write(`podnet netpol: stopping: ${(e as Error).message}\n`); done(); });
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  // The table stays: a restarted netpol adopts it, and policies stay enforced meanwhile.
+  await runUntilSignal(() => running.stop().catch((e: unknown) => { process.stderr.write(`podnet netpol: stopping: ${(e as Error).message}\n`); }));
   return 0;
 }
 

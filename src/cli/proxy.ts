@@ -3,6 +3,7 @@
 
 import { isIP } from 'node:net';
 import { CliError, parseFlags } from './args.js';
+import { runUntilSignal } from '../util/signals.js';
 import { parseCidrList } from '../proxy/model.js';
 import { parseBindAddress } from '../proxy/metrics.js';
 
@@ -54,16 +55,7 @@ export async function runProxy(argv: string[]): Promise<number> {
     metricsBindAddress: v['metrics-bind-address'], healthzBindAddress: v['healthz-bind-address'],
   });
   process.stdout.write(`podnet proxy running for node ${v.node}${v.netns ? ` in ${v.netns}` : ''} (table inet ${v.table})\n`);
-  await new Promise<void>((done) => {
-    let stopping = false;
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
-      // The table stays: a restarted proxy adopts it, and established connections keep working.
-      running.stop().then(done, (e) => { process.stderr.write(`podnet proxy: stopping: ${(e as Error).message}\n`); done(); });
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  // The table stays: a restarted proxy adopts it, and established connections keep working.
+  await runUntilSignal(() => running.stop().catch((e: unknown) => { process.stderr.write(`podnet proxy: stopping: ${(e as Error).message}\n`); }));
   return 0;
 }

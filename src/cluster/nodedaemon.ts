@@ -1,6 +1,6 @@
 // One node's daemon: what runs on a node of a podnet cluster, inside the node's own network
 // namespace, as on a real machine (DESIGN.md): the agent (kubelet + runtime), the service proxy
-// (kube-proxy) and the NetworkPolicy enforcer, each with its own API client and nftables table.
+// (kube-proxy) and the NetworkPolicy enforcer, sharing one API client, each with its own nftables table.
 //
 // The supervisor starts one per node with `nsenter --net=/run/netns/<node> podnet node --config F`.
 // Being a process of its own matters beyond fidelity: every pod start forks `ip` and the
@@ -81,14 +81,15 @@ export async function runNodeDaemon(cfg: NodeDaemonConfig): Promise<void> {
   } else {
     log('warning: br_netfilter is not loaded: NetworkPolicy between pods of one node is not enforced, and a pod reaching a Service backed by a pod on its own node gets no reply; load it with "modprobe br_netfilter"');
   }
+  // One API client (one kubeconfig read, one connection pool) for the agent, proxy and netpol.
   const proxy = await startProxy({
-    kubeconfig: cfg.kubeconfig, nodeName: cfg.nodeName, clusterCIDRs: cfg.clusterCIDRs ?? [],
+    kubeconfig: cfg.kubeconfig, client, nodeName: cfg.nodeName, clusterCIDRs: cfg.clusterCIDRs ?? [],
     nodePortAddresses: cfg.internalIPs, log: (m) => log(`proxy: ${m}`),
     // kube-proxy's defaults, inside the node's namespace
     metricsBindAddress: '127.0.0.1:10249', healthzBindAddress: '0.0.0.0:10256',
   });
   log('proxy started');
-  const netpol = await startNetpol({ kubeconfig: cfg.kubeconfig, nodeName: cfg.nodeName, log: (m) => log(`netpol: ${m}`) });
+  const netpol = await startNetpol({ kubeconfig: cfg.kubeconfig, client, nodeName: cfg.nodeName, log: (m) => log(`netpol: ${m}`) });
   log('netpol started');
   await runUntilSignal(async () => {
     log('stopping');

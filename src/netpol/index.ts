@@ -60,6 +60,8 @@ export class NetpolSyncer {
 
 export interface NetpolOptions {
   kubeconfig: string;
+  /** A client to share (a node daemon's); the component then neither creates nor closes its own. */
+  client?: ApiClient;
   nodeName: string;
   /** The node's network namespace (the table is programmed there). */
   netns?: string;
@@ -92,7 +94,7 @@ export async function startNetpol(opts: NetpolOptions): Promise<RunningNetpol> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`podnet netpol: ${m}\n`));
   const backend = opts.backend ?? new RealNft('inet', opts.table ?? DEFAULT_TABLE, opts.netns);
   const syncer = new NetpolSyncer(backend, opts.nodeName);
-  const client = new ApiClient(loadKubeconfig(opts.kubeconfig), { userAgent: `podnet-netpol/${opts.nodeName}` });
+  const client = opts.client ?? new ApiClient(loadKubeconfig(opts.kubeconfig), { userAgent: `podnet-netpol/${opts.nodeName}` });
 
   let runner: BoundedFrequencyRunner | undefined;
   let ready = false;
@@ -148,7 +150,7 @@ export async function startNetpol(opts: NetpolOptions): Promise<RunningNetpol> {
     stop: async () => {
       await runner!.stop();
       await Promise.all([policies.stop(), pods.stop(), namespaces.stop()]);
-      client.close();
+      if (!opts.client) client.close();
       for (const f of waiting) f();
     },
   };

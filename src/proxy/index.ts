@@ -37,6 +37,8 @@ function hold<T>(kind: string, strip: (o: unknown) => { ok: true; rec: T } | { o
 
 export interface ProxyOptions {
   kubeconfig: string;
+  /** A client to share (a node daemon's); the component then neither creates nor closes its own. */
+  client?: ApiClient;
   nodeName: string;
   /** Network namespace the node lives in (the table is programmed there). */
   netns?: string;
@@ -96,7 +98,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const health = new ProxyHealth(2 * (opts.syncPeriodMs ?? 30_000), Date.now, metrics);
   const nodeListen = listenIn(opts.netns);
 
-  const client = new ApiClient(loadKubeconfig(opts.kubeconfig), { userAgent: `podnet-proxy/${opts.nodeName}` });
+  const client = opts.client ?? new ApiClient(loadKubeconfig(opts.kubeconfig), { userAgent: `podnet-proxy/${opts.nodeName}` });
   const healthChecks = opts.serviceHealthChecks === false ? undefined : new ServiceHealthServer({
     listen: nodeListen, proxyHealthy: () => health.isHealthy(), log,
     onListenError: (key, port, err) => {
@@ -231,7 +233,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       await runner!.stop();
       await Promise.all([svcInformer.stop(), sliceInformer.stop(), nodeInformer.stop()]);
       await Promise.all([...servers.map((s) => s.close()), healthChecks?.close()]);
-      client.close();
+      if (!opts.client) client.close();
       for (const f of waiting) f();
     },
   };

@@ -1,14 +1,16 @@
-// How podnet's long-running commands end: the first SIGTERM or SIGINT runs `stop` once; the
-// returned promise settles when it has finished (errors are the caller's to log inside `stop`).
-export function runUntilSignal(stop: () => Promise<void>): Promise<void> {
+// How podnet's long-running commands end: the first SIGTERM or SIGINT (or a call of the `stopNow`
+// handed to `withStop`, for a command that ends itself) runs `stop` once; the returned promise
+// settles when it has finished (errors are the caller's to handle inside `stop`).
+export function runUntilSignal(stop: () => Promise<void>, withStop?: (stopNow: () => void) => void): Promise<void> {
   return new Promise<void>((done) => {
     let stopping = false;
-    const onSignal = () => {
+    const stopNow = () => {
       if (stopping) return;
       stopping = true;
       stop().finally(done);
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', stopNow);
+    process.on('SIGINT', stopNow);
+    withStop?.(stopNow);
   });
 }
