@@ -133,10 +133,12 @@ describe('service registry', { skip }, () => {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /provided IP is already allocated/);
 
-    create(makeService('p-req', (s) => { s.type = 'NodePort'; s.ports = [{ name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 }, { name: 'dns-tcp', port: 53, protocol: 'TCP', nodePort: 30053 }]; }));
-    assert.deepEqual(svc('p-req').spec.ports.map((p: J) => p.nodePort), [30053, 30053]);
-    const taken = await refused(makeService('p-dup', (s) => { s.type = 'NodePort'; s.ports = [{ port: 80, nodePort: 30053 }]; }));
-    assert.equal(taken.message, 'Service "p-dup" is invalid: spec.ports[0].nodePort: Invalid value: 30053: provided port is already allocated');
+    // A requested port from the static band (30000-30015 of 30000-30099), which dynamic
+    // allocations never take: a port in the upper band may already hold an earlier test's Service.
+    create(makeService('p-req', (s) => { s.type = 'NodePort'; s.ports = [{ name: 'dns', port: 53, protocol: 'UDP', nodePort: 30010 }, { name: 'dns-tcp', port: 53, protocol: 'TCP', nodePort: 30010 }]; }));
+    assert.deepEqual(svc('p-req').spec.ports.map((p: J) => p.nodePort), [30010, 30010]);
+    const taken = await refused(makeService('p-dup', (s) => { s.type = 'NodePort'; s.ports = [{ port: 80, nodePort: 30010 }]; }));
+    assert.equal(taken.message, 'Service "p-dup" is invalid: spec.ports[0].nodePort: Invalid value: 30010: provided port is already allocated');
     const out = await refused(makeService('p-out', (s) => { s.type = 'NodePort'; s.ports = [{ port: 80, nodePort: 31000 }]; }));
     assert.equal(out.message, 'Service "p-out" is invalid: spec.ports[0].nodePort: Invalid value: 31000: provided port is not in the valid range. The range of valid ports is 30000-30099');
     // Refused creates leave no record behind.
