@@ -24,7 +24,17 @@ export interface DeleteOptions {
   dryRun?: string[];
 }
 
-export interface WriteOptions { dryRun?: boolean }
+export interface WriteOptions {
+  dryRun?: boolean;
+  /**
+   * Create only: return once the write succeeded and has its place in the store's order,
+   * before it is durable. For a record that a later write of the caller depends on (a
+   * Service's IPAddress): the later write becomes durable only after this one, so the pair
+   * costs one fsync wait. A failed write is still reported only once what it conflicted with
+   * is durable. The caller must not report success to anyone before its later write is durable.
+   */
+  ordered?: boolean;
+}
 
 export interface ListOptions {
   namespace?: string;
@@ -52,7 +62,14 @@ const GENERATE_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 const randomSuffix = (n = 5) => Array.from({ length: n }, () => GENERATE_CHARS[Math.floor(Math.random() * GENERATE_CHARS.length)]).join('');
 
 const qr = (rt: ResourceType) => ({ group: rt.group, resource: rt.plural });
-const nowIso = () => new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+/** Timestamps have whole seconds (as upstream's metav1.Time): formatted once per second. */
+let isoSecond = -1;
+let isoText = '';
+const nowIso = () => {
+  const sec = Math.floor(Date.now() / 1000);
+  if (sec !== isoSecond) { isoSecond = sec; isoText = new Date(sec * 1000).toISOString().replace('.000Z', 'Z'); }
+  return isoText;
+};
 
 /** Kinds whose metadata.generation tracks spec changes (as their upstream strategies do). */
 const TRACKS_GENERATION = new Set(['Deployment', 'ReplicaSet', 'NetworkPolicy', 'Ingress', 'IngressClass', 'EndpointSlice', 'Pod']);
@@ -154,6 +171,14 @@ export class ResourceStorage {
     const cur = await this.current(ns, name);
     if (!cur) throw errNotFound(qr(this.rt), name);
     return cur.obj;
+  }
+
+  /**
+   * Resolves once every write the store has ordered so far is durable, and so readable: a read
+   * after it sees the `ordered` creates made before it.
+   */
+  async settled(): Promise<void> {
+    await this.store.txn([], []);
   }
 
   async tryGet(ns: string | undefined, name: string): Promise<KObject | undefined> {
@@ -347,7 +372,17 @@ export class ResourceStorage {
       await this.server.admit?.(rt, obj, undefined);
       if (opts.dryRun) return obj;
       const key = this.key(meta.namespace, meta.name!);
-      const r = await this.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: encodeFor(this.rt, obj) }]);
+      let orderedAt = 0;
+      const durable = this.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: encodeFor(this.rt, obj) }],
+        opts.ordered ? { onOrdered: (rev) => { orderedAt = rev; } } : undefined);
+      if (orderedAt) {
+        // A failed fsync fails every later write too (the store turns read-only), so the
+        // caller's dependent write reports it.
+        durable.catch(() => undefined);
+        meta.resourceVersion = String(orderedAt);
+        return obj;
+      }
+      const r = await durable;
       if (!r.succeeded) {
         const err = errAlreadyExists(qr(rt), meta.name!);
         if (generated) err.status.message += ', the server was not able to generate a unique name for the object';

@@ -20,9 +20,9 @@ import { Registry as MetricsRegistry } from '../util/metrics.js';
 import { aggregatedDiscovery, apiGroupDoc, apiGroupList, apiResourceList, apiVersions } from './discovery.js';
 import { buildFilter } from './filter.js';
 import {
-  acceptsGzip, GZIP_LEVEL, negotiate, parseAccept, parseBody, readBody, sendBody, writeError, writeJson, writeShaped, type ResponseShape,
+  acceptsGzip, GZIP_LEVEL, GZIP_MIN_BYTES, negotiate, parseAccept, parseBody, readBody, sendBody, writeError, writeJson, writeShaped, type ResponseShape,
 } from './http.js';
-import { createGzip } from 'node:zlib';
+import { GzipListWriter, ListPieceCache } from './listgzip.js';
 import { namespaceTerminatingError, ResourceStorage, type DeleteOptions, type StorageHost } from './rest.js';
 import type { KeyValue, Store } from './storage/types.js';
 import { objectJsonWithRv, objectsJsonBuffer } from './codec.js';
@@ -60,6 +60,20 @@ const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version', '/hea
 /** How long a watch lasts when the client does not say: 30–60 minutes, as upstream. */
 const defaultWatchTimeout = () => 1800 + Math.floor(Math.random() * 1800);
 
+/** Writes to a response, resolving when it may be written again (backpressure). */
+function writerTo(res: ServerResponse): (chunk: string | Buffer) => Promise<void> {
+  return (chunk) => new Promise<void>((resolve, reject) => {
+    if (res.destroyed) { reject(new Error('client went away')); return; }
+    if (res.write(chunk)) resolve();
+    else {
+      const done = () => { res.off('close', gone); resolve(); };
+      const gone = () => { res.removeListener('drain', done); reject(new Error('client went away')); };
+      res.once('drain', done);
+      res.once('close', gone);
+    }
+  });
+}
+
 export class ApiServer implements StorageHost {
   readonly storages = new Map<ResourceType, ResourceStorage>();
   private byPath = new Map<string, ResourceType>(); // "group/version/plural"
@@ -71,6 +85,8 @@ export class ApiServer implements StorageHost {
     [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 5, 10, 30, 60], ['verb', 'group', 'version', 'resource', 'subresource']);
   private watchers = this.metrics.gauge('apiserver_registered_watchers', 'Number of currently registered watchers for a given resource.', ['group', 'version', 'kind']);
   private openWatches = new Set<ServerResponse>();
+  /** Compressed runs of objects that full lists are assembled from (see listgzip.ts). */
+  private readonly listPieces = new ListPieceCache(64 << 20, GZIP_LEVEL);
   private ready = false;
   private advanceTimer?: NodeJS.Timeout;
 
@@ -345,8 +361,20 @@ export class ApiServer implements StorageHost {
       } else {
         const head = JSON.stringify({ kind: `${rt.kind}List`, apiVersion: apiVersionOf(rt.group, rt.version), metadata: meta });
         if (shape.kind === 'json' && list.kvs) {
-          const body = Buffer.concat([Buffer.from(`${head.slice(0, -1)},"items":[`), objectsJsonBuffer(list.kvs, false), Buffer.from(']}')]);
-          await sendBody(req, res, 200, 'application/json', body);
+          let size = 0;
+          for (const kv of list.kvs) size += kv.value.length;
+          if (size >= GZIP_MIN_BYTES && acceptsGzip(req)) {
+            // A large page, gzipped as a full list is: mostly from cached compressed runs.
+            res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Content-Encoding': 'gzip' });
+            const gz = new GzipListWriter(this.listPieces, writerTo(res));
+            await gz.begin(`${head.slice(0, -1)},"items":[`);
+            await gz.addKvs(list.kvs);
+            await gz.end(']}');
+            res.end();
+          } else {
+            const body = Buffer.concat([Buffer.from(`${head.slice(0, -1)},"items":[`), objectsJsonBuffer(list.kvs, false), Buffer.from(']}')]);
+            await sendBody(req, res, 200, 'application/json', body);
+          }
         } else {
           const items = list.kvs ? list.kvs.map(objectJsonWithRv) : list.items;
           writeShaped(res, 200, `${head.slice(0, -1)},"items":[${items.join(',')}]}`, shape);
@@ -447,44 +475,40 @@ export class ApiServer implements StorageHost {
 
   /**
    * Writes a whole JSON list as it is read from the store, batch by batch, waiting for the
-   * socket to drain between batches: memory stays flat however long the list is.
+   * socket to drain between batches: memory stays flat however long the list is. Gzipped when
+   * the client takes it (lists this size always pass kube-apiserver's threshold), from cached
+   * compressed runs of unchanged objects (listgzip.ts).
    */
   private async streamJsonList(req: IncomingMessage, res: ServerResponse, rt: ResourceType, storage: ResourceStorage,
                                opts: Parameters<ResourceStorage['list']>[0]): Promise<boolean> {
+    const send = writerTo(res);
+    const gz = acceptsGzip(req) ? new GzipListWriter(this.listPieces, send) : undefined;
     let first = true;
-    // Streamed lists are large by nature: gzip them (in zlib's thread) when the client takes it.
-    const gz = acceptsGzip(req) ? createGzip({ level: GZIP_LEVEL }) : undefined;
-    const out: NodeJS.WritableStream & { write(c: string | Buffer): boolean } = gz ?? res;
-    const send = (text: string | Buffer) => new Promise<void>((resolve, reject) => {
-      if (res.destroyed) { reject(new Error('client went away')); return; }
-      if (out.write(text)) resolve();
-      else {
-        const done = () => { res.off('close', gone); resolve(); };
-        const gone = () => { out.removeListener('drain', done); reject(new Error('client went away')); };
-        out.once('drain', done);
-        res.once('close', gone);
-      }
-    });
+    let started: Promise<void> = Promise.resolve();
     try {
-      return await storage.streamList(opts, (rv) => {
+      const streamed = await storage.streamList(opts, (rv) => {
         const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' };
-        if (gz) { headers['Content-Encoding'] = 'gzip'; gz.pipe(res); }
+        if (gz) headers['Content-Encoding'] = 'gzip';
         res.writeHead(200, headers);
         const head = JSON.stringify({ kind: `${rt.kind}List`, apiVersion: apiVersionOf(rt.group, rt.version), metadata: { resourceVersion: rv } });
-        out.write(`${head.slice(0, -1)},"items":[`);
+        started = gz ? gz.begin(`${head.slice(0, -1)},"items":[`) : send(`${head.slice(0, -1)},"items":[`);
       }, async (items) => {
-        const chunk = typeof items[0] === 'string'
+        await started;
+        if (gz) {
+          if (typeof items[0] === 'string') await gz.addTexts(items as string[]);
+          else await gz.addKvs(items as KeyValue[]);
+          return;
+        }
+        await send(typeof items[0] === 'string'
           ? (first ? '' : ',') + (items as string[]).join(',')
-          : objectsJsonBuffer(items as KeyValue[], !first);
-        await send(chunk);
+          : objectsJsonBuffer(items as KeyValue[], !first));
         first = false;
-      }).then((streamed) => {
-        if (streamed) out.end(']}');
-        else gz?.destroy();
-        return streamed;
       });
+      if (!streamed) return false;
+      await started;
+      if (gz) { await gz.end(']}'); res.end(); } else res.end(']}');
+      return true;
     } catch (e) {
-      gz?.destroy();
       if (res.headersSent) { res.destroy(); return true; }
       throw e;
     }

@@ -1,14 +1,15 @@
 // The watch cache of one resource, after kube-apiserver's cacher: a single store watch per
-// resource decodes each event once into a bounded ring, and fans it out to every API watcher.
+// resource keeps each event in a bounded ring (decoded once, when first needed), and fans it
+// out to every API watcher.
 // A watcher may start from any revision still in the ring; older ones get 410 Gone (and
 // relist), as upstream's "too old resource version". Slow watchers are cut off, never
 // buffered without bound.
 
-import type { KObject } from '../api/meta.js';
+import { apiVersionOf, type KObject } from '../api/meta.js';
 import type { ResourceType } from '../api/registry.js';
 import { decodeFor, resourcePrefix } from './codec.js';
 import { matchesFilter, type ObjectFilter } from './filter.js';
-import type { Store, StoreEvent, Watcher } from './storage/types.js';
+import type { KeyValue, Store, StoreEvent, Watcher } from './storage/types.js';
 
 export interface CachedEvent {
   type: 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -145,22 +146,48 @@ export class WatchCache {
     for (const w of this.watchers) w.sink.progress?.(rev);
   }
 
+  /**
+   * The cached form of a store event. Objects are decoded when first needed (a watcher's
+   * filter or its send), not on arrival: most writes are watched by few or none, and decoding
+   * each write's new and previous value was a good part of a create's cost.
+   */
   private toCachedEvent(e: StoreEvent): CachedEvent | undefined {
-    try {
-      if (e.type === 'delete') {
-        if (!e.prevKv) return undefined;
-        const object = decodeFor(this.rt, e.prevKv);
-        object.metadata.resourceVersion = String(e.kv.modRevision);
-        return { type: 'DELETED', revision: e.kv.modRevision, object, prevObject: decodeFor(this.rt, e.prevKv), namespace: object.metadata.namespace ?? '',
-          bytes: 3 * e.prevKv.value.length };
+    const rt = this.rt;
+    const kv = e.type === 'delete' ? e.prevKv : e.kv;
+    if (!kv) return undefined;
+    const revision = e.kv.modRevision;
+    // Keys are <prefix><namespace>/<name> for namespaced kinds (codec.objectKey).
+    const namespace = rt.namespaced ? kv.key.slice(this.prefix.length, kv.key.indexOf('/', this.prefix.length)) : '';
+    const decode = (v: KeyValue): KObject => {
+      try {
+        return decodeFor(rt, v);
+      } catch {
+        // Never written by us (corruption): a stub, so one bad value never blocks the others.
+        const name = v.key.slice(v.key.lastIndexOf('/') + 1);
+        return { apiVersion: apiVersionOf(rt.group, rt.version), kind: rt.kind, metadata: { name, namespace: namespace || undefined, resourceVersion: String(v.modRevision) } };
       }
-      const object = decodeFor(this.rt, e.kv);
-      const prevObject = e.prevKv ? decodeFor(this.rt, e.prevKv) : undefined;
-      return { type: prevObject ? 'MODIFIED' : 'ADDED', revision: e.kv.modRevision, object, prevObject, namespace: object.metadata.namespace ?? '',
-        bytes: 2 * e.kv.value.length + (e.prevKv?.value.length ?? 0) };
-    } catch {
-      return undefined; // an undecodable value never blocks the others
-    }
+    };
+    const prevKv = e.prevKv;
+    let object: KObject | undefined;
+    let prevObject: KObject | undefined;
+    const ev: CachedEvent = {
+      type: e.type === 'delete' ? 'DELETED' : prevKv ? 'MODIFIED' : 'ADDED',
+      revision, namespace,
+      bytes: e.type === 'delete' ? 3 * kv.value.length : 2 * kv.value.length + (prevKv?.value.length ?? 0),
+      get object(): KObject {
+        if (!object) {
+          object = decode(kv);
+          // A deletion shows the last state at the deletion's revision.
+          if (e.type === 'delete') object.metadata.resourceVersion = String(revision);
+        }
+        return object;
+      },
+      get prevObject(): KObject | undefined {
+        if (!prevKv) return undefined;
+        return (prevObject ??= decode(prevKv));
+      },
+    };
+    return ev;
   }
 
   private push(ev: CachedEvent): void {
@@ -192,7 +219,7 @@ export class WatchCache {
     const f = w.filter;
     if (f.namespace !== undefined && ev.namespace !== f.namespace) return;
     const curMatch = ev.type !== 'DELETED' && matchesFilter(this.rt, f, ev.object);
-    const prevMatch = ev.prevObject !== undefined && (f.everything && f.namespace === undefined ? true : matchesFilter(this.rt, f, ev.prevObject));
+    const prevMatch = ev.type !== 'ADDED' && (f.everything && f.namespace === undefined ? true : matchesFilter(this.rt, f, ev.prevObject!));
     let type: CachedEvent['type'] | undefined;
     if (ev.type === 'DELETED') type = prevMatch ? 'DELETED' : undefined;
     else if (curMatch) type = prevMatch ? 'MODIFIED' : 'ADDED';

@@ -70,6 +70,12 @@ export interface DnsIndex {
   namespaceExists(namespace: string): boolean;
   /** SOA serial: when the data last changed (Unix seconds, as CoreDNS). */
   serial(): number;
+  /**
+   * A number that changes with every change to what the lookups above return. While it stays
+   * the same the server may answer a repeated question with the bytes it encoded before; an
+   * index without it is read afresh for every query.
+   */
+  generation?(): number;
 }
 
 // ---- stripping -----------------------------------------------------------------------------
@@ -167,8 +173,9 @@ export class MemoryIndex implements DnsIndex {
   private readonly podsByIp = new Map<string, Set<string>>();
   private readonly namespaces = new Set<string>();
   private modified = Math.floor(Date.now() / 1000);
+  private changes = 0;
 
-  private touch() { this.modified = Math.floor(Date.now() / 1000); }
+  private touch() { this.modified = Math.floor(Date.now() / 1000); this.changes++; }
 
   upsertService(s: ServiceRecord): void {
     this.deleteService(s.namespace, s.name);
@@ -277,4 +284,6 @@ export class MemoryIndex implements DnsIndex {
   namespaceExists(namespace: string): boolean { return this.namespaces.has(namespace); }
 
   serial(): number { return this.modified; }
+
+  generation(): number { return this.changes; }
 }

@@ -3,13 +3,18 @@
 // CoreDNS's loop detection. Whatever arrives, handle() resolves: malformed input is FORMERR or
 // dropped, and an unexpected failure is SERVFAIL (CoreDNS counts it as a panic), so one bad
 // packet never stops the server answering others.
+//
+// Cluster answers are encoded once and repeated from an AnswerCache until the index changes
+// (answers.ts). A repeat over UDP is answered synchronously inside the socket's message event
+// (no promise, no parse, no encode): that path is what one core's throughput depends on.
 
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomInt } from 'node:crypto';
+import { AnswerCache, answerKey } from './answers.js';
 import { DnsCache, type CacheKind } from './cache.js';
 import { Forwarder, TooManyConcurrent } from './forward.js';
-import { DnsMetrics, metricType } from './metrics.js';
+import { DnsMetrics, metricType, type QueryStats } from './metrics.js';
 import type { DnsIndex } from './records.js';
 import { resolve, type ResolverConfig } from './resolver.js';
 import {
@@ -40,12 +45,23 @@ export interface DnsServerOptions {
   log?: (msg: string) => void;
   /** Told once when the loop probe comes back through the upstreams (CoreDNS then exits). */
   onLoop?: (msg: string) => void;
+  /** Encoded cluster answers kept at most (0: none; default 10,000). */
+  answerCacheSize?: number;
 }
 
 type Proto = 'udp' | 'tcp';
 
 const TCP_IDLE_MS = 10_000;
 const TCP_MAX_PENDING = 128;
+/** SO_RCVBUF asked for (the kernel caps it at net.core.rmem_max): room for bursts of queries. */
+const UDP_RECV_BUFFER = 4 << 20;
+
+/**
+ * The server only ever sends to the address a datagram came from, which is an IP literal: an
+ * identity lookup spares dgram's dns.lookup and the process.nextTick it costs on every send.
+ */
+const literalLookup = (address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void) =>
+  cb(null, address, address.includes(':') ? 6 : 4);
 
 export class DnsServer {
   readonly metrics: DnsMetrics;
@@ -56,11 +72,17 @@ export class DnsServer {
   private readonly log: (msg: string) => void;
   private readonly loop = { name: '', seen: 0, detected: false, answered: false };
   private stopped = false;
+  private readonly answers?: AnswerCache;
 
   constructor(private readonly opts: DnsServerOptions) {
     this.metrics = opts.metrics ?? new DnsMetrics();
     this.log = opts.log ?? ((m) => process.stderr.write(`podnet dns: ${m}\n`));
+    const size = opts.answerCacheSize ?? 10_000;
+    if (size > 0 && opts.index.generation) this.answers = new AnswerCache(size);
   }
+
+  /** Encoded answers held (for tests and the benchmark). */
+  get cachedAnswers(): number { return this.answers?.size ?? 0; }
 
   get addresses(): ListenAddress[] { return [...this.bound]; }
   get loopDetected(): boolean { return this.loop.detected; }
@@ -68,11 +90,49 @@ export class DnsServer {
 
   // ---- the pipeline ---------------------------------------------------------------------------
 
+  /**
+   * The answer to a repeated plain question, from the answer cache, counted in the metrics as
+   * any answer; undefined when there is none (then handle() it). Synchronous, never throws.
+   */
+  cached(msg: Buffer, proto: Proto, family: 1 | 2 = 1): Buffer | undefined {
+    const cache = this.answers;
+    if (!cache) return undefined;
+    const started = performance.now();
+    const key = answerKey(msg, proto === 'tcp');
+    if (key < 0) return undefined;
+    const hit = cache.get(key, msg, this.opts.index.generation!());
+    if (!hit) return undefined;
+    const out = AnswerCache.reply(hit, msg);
+    const slot = (proto === 'tcp' ? 2 : 0) + family - 1;
+    const stats = (hit.stats ??= [])[slot] as QueryStats | undefined ??
+      (hit.stats[slot] = this.statsFor(proto, family, msg.readUInt16BE(hit.qEnd - 4), out, hit.plugin));
+    this.count(stats, msg.length, out.length, started);
+    return out;
+  }
+
+  private statsFor(proto: Proto, family: 1 | 2, qtype: number, out: Buffer, plugin: string): QueryStats {
+    const rcode = out.length >= 4 ? (out[3] & 0xf) : RCODE.SERVFAIL;
+    return this.metrics.queryStats(proto, String(family), metricType(qtype), RCODE_NAMES[rcode] ?? String(rcode), plugin);
+  }
+
+  private count(stats: QueryStats, inSize: number, outSize: number, started: number): void {
+    stats.requests.inc();
+    stats.requestSize.observe(inSize);
+    stats.responseSize.observe(outSize);
+    stats.responses.inc();
+    stats.duration.observe((performance.now() - started) / 1000);
+  }
+
   /** Answers one message; undefined when it deserves no answer. Never rejects. */
   async handle(msg: Buffer, proto: Proto, family: 1 | 2 = 1): Promise<Buffer | undefined> {
-    const started = process.hrtime.bigint();
+    const hit = this.cached(msg, proto, family);
+    if (hit) return hit;
+    const started = performance.now();
+    // Read before answering: an index change after this point makes the answer stale, and the
+    // cache drops it at the next lookup under the new generation.
+    const generation = this.opts.index.generation?.() ?? 0;
     let type = 'other';
-    let out: { buf: Buffer; plugin: string } | undefined;
+    let out: { buf: Buffer; plugin: string; cacheable?: boolean } | undefined;
     let parsedOk: Query | undefined;
     try {
       const parsed = parseQuery(msg);
@@ -105,17 +165,16 @@ export class DnsServer {
       }
     }
     if (!out) return undefined;
-    const m = this.metrics, server = m.server, zone = '.', view = '';
     const rcode = out.buf.length >= 4 ? (out.buf[3] & 0xf) : RCODE.SERVFAIL;
-    m.requests.inc({ server, zone, view, proto, family: String(family), type });
-    m.requestSize.observe({ server, zone, view, proto }, msg.length);
-    m.responseSize.observe({ server, zone, view, proto }, out.buf.length);
-    m.responses.inc({ server, zone, view, rcode: RCODE_NAMES[rcode] ?? String(rcode), plugin: out.plugin });
-    m.duration.observe({ server, zone, view, type }, Number(process.hrtime.bigint() - started) / 1e9);
+    this.count(this.metrics.queryStats(proto, String(family), type, RCODE_NAMES[rcode] ?? String(rcode), out.plugin), msg.length, out.buf.length, started);
+    if (out.cacheable && this.answers) {
+      const key = answerKey(msg, proto === 'tcp');
+      if (key >= 0) this.answers.put(key, msg, generation, { buf: out.buf, qEnd: readName(msg, 12).next + 4, plugin: out.plugin });
+    }
     return out.buf;
   }
 
-  private async answer(q: Query, raw: Buffer, proto: Proto): Promise<{ buf: Buffer; plugin: string }> {
+  private async answer(q: Query, raw: Buffer, proto: Proto): Promise<{ buf: Buffer; plugin: string; cacheable?: boolean }> {
     const limit = limitFor(proto, q.edns);
     const base = {
       id: q.id, opcode: 0, rd: q.rd, cd: q.cd, question: q.question, edns: q.edns ? { do: q.edns.do } : undefined,
@@ -139,9 +198,11 @@ export class DnsServer {
       return {
         buf: encodeResponse({ ...base, rcode: r.rcode, aa: true, ra: true, answer, authority: r.authority, additional: r.additional }, limit),
         plugin: 'kubernetes',
+        // An answer completed by an upstream depends on more than the index.
+        cacheable: !r.chase || !this.opts.forwarder,
       };
     }
-    if (!this.opts.forwarder) return { buf: encodeResponse({ ...base, rcode: RCODE.REFUSED, aa: false, ra: false }, limit), plugin: '' };
+    if (!this.opts.forwarder) return { buf: encodeResponse({ ...base, rcode: RCODE.REFUSED, aa: false, ra: false }, limit), plugin: '', cacheable: true };
     if (this.loop.detected) return { buf: encodeResponse({ ...base, rcode: RCODE.SERVFAIL, aa: false, ra: true }, limit), plugin: 'forward' };
     try {
       const up = await this.upstream(raw, proto, q.cd, q.edns);
@@ -246,14 +307,20 @@ export class DnsServer {
 
   private bindUdp(host: string, port: number): Promise<UdpSocket> {
     return new Promise((ok, fail) => {
-      const sock = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', ipv6Only: false });
+      const sock = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', ipv6Only: false, lookup: literalLookup as never });
       sock.once('error', fail);
       sock.bind(port, host, () => {
         sock.off('error', fail);
+        try { sock.setRecvBufferSize(UDP_RECV_BUFFER); } catch { /* keep the default */ }
         sock.on('error', (e) => this.log(`udp ${host}:${port}: ${e.message}`));
+        // Sends carry no callback (each would cost a tick): a send that fails is a lost
+        // datagram, which the client retries, as for any UDP answer lost on the way.
         sock.on('message', (m, rinfo) => {
-          void this.handle(m, 'udp', rinfo.family === 'IPv6' ? 2 : 1).then((resp) => {
-            if (resp && !this.stopped) sock.send(resp, rinfo.port, rinfo.address, () => undefined);
+          const family = rinfo.family === 'IPv6' ? 2 : 1;
+          const hit = this.cached(m, 'udp', family);
+          if (hit) { if (!this.stopped) sock.send(hit, rinfo.port, rinfo.address); return; }
+          void this.handle(m, 'udp', family).then((resp) => {
+            if (resp && !this.stopped) sock.send(resp, rinfo.port, rinfo.address);
           });
         });
         ok(sock);

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, type Server } from 'node:net';
 import dnsPacket from 'dns-packet';
-import { decode, fixtureIndex, rrText, TEST_CONFIG } from './dns-fixtures.js';
+import { decode, fixtureIndex, fixtureServer, headless, ips, makeService, makeSlice, rrText, TEST_CONFIG, type Decoded } from './dns-fixtures.js';
+import { AnswerCache, answerKey } from '../../src/dns/answers.js';
+import { MemoryIndex, stripEndpointSlice, stripService } from '../../src/dns/records.js';
 import { DnsCache } from '../../src/dns/cache.js';
 import { Forwarder, parseResolvConf, parseUpstream } from '../../src/dns/forward.js';
 import { startHttp } from '../../src/dns/http.js';
@@ -211,6 +213,114 @@ describe('dns server on sockets', () => {
     assert.match(text, /coredns_dns_responses_total\{[^}]*rcode="NOERROR",plugin="kubernetes"\} \d+/);
     assert.match(text, /coredns_dns_responses_total\{[^}]*rcode="NXDOMAIN",plugin="(forward|cache)"\} \d+/);
     assert.match(text, /coredns_dns_request_duration_seconds_bucket\{[^}]*type="A",le="0.00025"\} \d+/);
+  });
+});
+
+describe('dns answer cache (cluster answers, per index generation)', () => {
+  const A = (r: Decoded) => r.answers?.map(rrText) ?? [];
+
+  it('repeats an answer with the client\'s ID and spelling; EDNS, DO, UDP size and TCP keep their own answers', async () => {
+    const server = fixtureServer();
+    const first = decode((await server.handle(encodeQuery(1, 'web.default.svc.cluster.local', TYPE.A), 'udp'))!);
+    assert.equal(server.cachedAnswers, 1);
+    const again = decode((await server.handle(encodeQuery(2, 'WEB.Default.svc.cluster.local', TYPE.A), 'udp'))!);
+    assert.equal(server.cachedAnswers, 1, 'the same question in another case is the same entry');
+    assert.equal(again.id, 2);
+    assert.equal(again.questions?.[0].name, 'WEB.Default.svc.cluster.local');
+    assert.deepEqual(A(again), ['WEB.Default.svc.cluster.local 30 A 10.96.0.20']);
+    assert.deepEqual(A(first), ['web.default.svc.cluster.local 30 A 10.96.0.20']);
+    // Without EDNS no OPT record; with it, one, even though the plain answer is cached.
+    const edns = decode((await server.handle(encodeQuery(3, 'web.default.svc.cluster.local', TYPE.A, { edns: 1232 }), 'udp'))!);
+    assert.equal(edns.additionals?.filter((r) => r.type === 'OPT').length, 1);
+    assert.equal(first.additionals?.length ?? 0, 0);
+    // RD is echoed as asked.
+    const noRd = decode((await server.handle(encodeQuery(4, 'web.default.svc.cluster.local', TYPE.A, { rd: false }), 'udp'))!);
+    assert.equal(noRd.flag_rd, false);
+    assert.equal(first.flag_rd, true);
+    // A UDP answer cut to 512 bytes (TC) is not what TCP gets.
+    const big = new MemoryIndex();
+    big.addNamespace('default');
+    big.upsertService(stripService(makeService('default', 'many', headless)));
+    big.upsertSlice(stripEndpointSlice(makeSlice('default', 'many-1', 'many', 'IPv4',
+      Array.from({ length: 60 }, (_, i) => ({ ip: `10.244.9.${i + 1}` })))));
+    const s2 = fixtureServer({ index: big });
+    for (let i = 0; i < 2; i++) {
+      const udp = decode((await s2.handle(encodeQuery(5, 'many.default.svc.cluster.local', TYPE.A), 'udp'))!);
+      assert.equal(udp.flag_tc, true);
+      const tcp = decode((await s2.handle(encodeQuery(6, 'many.default.svc.cluster.local', TYPE.A), 'tcp'))!);
+      assert.equal(tcp.flag_tc, false);
+      assert.equal(tcp.answers?.length, 60);
+    }
+    assert.equal(s2.cachedAnswers, 2);
+  });
+
+  it('answers change at once when a Service or EndpointSlice changes, though the old answer was cached', async () => {
+    const index = fixtureIndex();
+    const server = fixtureServer({ index });
+    const ask2 = async (name: string, type: number) => {
+      const a = decode((await server.handle(encodeQuery(7, name, type), 'udp'))!);
+      const b = decode((await server.handle(encodeQuery(8, name, type), 'udp'))!);
+      assert.deepEqual(A(b), A(a), 'asked twice: the second comes from the cache');
+      assert.equal(b.rcode, a.rcode);
+      return b;
+    };
+    assert.deepEqual(A(await ask2('web.default.svc.cluster.local', TYPE.A)), ['web.default.svc.cluster.local 30 A 10.96.0.20']);
+    assert.ok(server.cachedAnswers >= 1);
+    index.upsertService(stripService(makeService('default', 'web', ips('10.96.0.21'))));
+    assert.deepEqual(A(await ask2('web.default.svc.cluster.local', TYPE.A)), ['web.default.svc.cluster.local 30 A 10.96.0.21']);
+
+    assert.equal((await ask2('new.default.svc.cluster.local', TYPE.A)).rcode, 'NXDOMAIN');
+    index.upsertService(stripService(makeService('default', 'new', ips('10.96.0.30'))));
+    assert.deepEqual(A(await ask2('new.default.svc.cluster.local', TYPE.A)), ['new.default.svc.cluster.local 30 A 10.96.0.30']);
+
+    const before = A(await ask2('headless.default.svc.cluster.local', TYPE.A));
+    assert.equal(before.length, 3);
+    index.upsertSlice(stripEndpointSlice(makeSlice('default', 'headless-v4', 'headless', 'IPv4', [{ ip: '10.244.1.10', hostname: 'web-0' }])));
+    assert.deepEqual(A(await ask2('headless.default.svc.cluster.local', TYPE.A)), ['headless.default.svc.cluster.local 30 A 10.244.1.10']);
+    index.deleteSlice('default', 'headless-v4');
+    index.deleteSlice('default', 'headless-v6');
+    assert.equal((await ask2('headless.default.svc.cluster.local', TYPE.A)).rcode, 'NXDOMAIN', 'no ready endpoint left');
+    index.deleteService('default', 'new');
+    assert.equal((await ask2('new.default.svc.cluster.local', TYPE.A)).rcode, 'NXDOMAIN');
+  });
+
+  it('never keeps what depends on more than the index: forwarded names, malformed queries', async () => {
+    const server = fixtureServer();
+    const bad = encodeQuery(9, 'web.default.svc.cluster.local', TYPE.A);
+    bad.writeUInt16BE(2, 4); // two questions: FORMERR
+    for (let i = 0; i < 2; i++) assert.equal(decode((await server.handle(bad, 'udp'))!).rcode, 'FORMERR');
+    assert.equal(server.cachedAnswers, 0);
+    const off = fixtureServer({ answerCacheSize: 0 });
+    await off.handle(encodeQuery(1, 'web.default.svc.cluster.local', TYPE.A), 'udp');
+    assert.equal(off.cachedAnswers, 0);
+  });
+
+  it('answerKey folds only the name, and turns away what is not a plain query', async () => {
+    const q = (name: string, type: number, o: { edns?: number } = {}) => encodeQuery(1, name, type, o);
+    assert.equal(answerKey(q('Web.Default', TYPE.A), false), answerKey(q('web.default', TYPE.A), false));
+    assert.notEqual(answerKey(q('web', TYPE.A), false), answerKey(q('web', TYPE.A), true));
+    assert.notEqual(answerKey(q('web', TYPE.A), false), answerKey(q('web', TYPE.A, { edns: 1232 }), false));
+    const resp = q('web', TYPE.A); resp[2] |= 0x80;
+    assert.equal(answerKey(resp, false), -1);
+    const v1 = q('web', TYPE.A, { edns: 1232 }); v1[v1.length - 5] = 1; // EDNS version 1: BADVERS, full parse
+    assert.equal(answerKey(v1, false), -1);
+    assert.equal(answerKey(Buffer.concat([q('web', TYPE.A), Buffer.from([0])]), false), -1, 'trailing bytes');
+    // TYPE 65 (0x0041) and 97 (0x0061) look like 'A' and 'a': only the name is folded.
+    const index = new MemoryIndex();
+    index.addNamespace('default');
+    const server = fixtureServer({ index });
+    await server.handle(q('x.default.svc.cluster.local', 65), 'udp');
+    await server.handle(q('x.default.svc.cluster.local', 97), 'udp');
+    assert.equal(server.cachedAnswers, 2);
+    // A hash collision must not serve another question's answer: a cache whose entries all
+    // share one hash still answers each question with its own record.
+    const cache = new AnswerCache(10);
+    const a = q('a.example', TYPE.A), b = q('b.example', TYPE.A);
+    answerKey(a, false); cache.put(7, a, 1, { buf: Buffer.from('A'), qEnd: 0, plugin: '' });
+    answerKey(b, false);
+    assert.equal(cache.get(7, b, 1), undefined);
+    answerKey(a, false);
+    assert.equal(cache.get(7, a, 1)?.buf.toString(), 'A');
   });
 });
 

@@ -13,6 +13,10 @@ import { ApiServer } from '../../src/apiserver/server.js';
 import { buildFilter } from '../../src/apiserver/filter.js';
 import { EmbeddedStore } from '../../src/apiserver/storage/embedded.js';
 import { TooOldError, WatchCache, type WatchSink } from '../../src/apiserver/watchcache.js';
+import { crc32, gunzipSync } from 'node:zlib';
+import { objectJsonWithRv } from '../../src/apiserver/codec.js';
+import { crc32Combine, GzipListWriter, ListPieceCache } from '../../src/apiserver/listgzip.js';
+import type { KeyValue } from '../../src/apiserver/storage/types.js';
 
 const CONFLICT = 'the object has been modified; please apply your changes to the latest version and try again';
 
@@ -116,6 +120,27 @@ describe('create', () => {
     const k = await cms.get('dying', 'keep');
     k.data = { z: '1' };
     await cms.update('dying', 'keep', k);
+  });
+});
+
+describe('ordered create (a record the next write depends on)', () => {
+  it('returns before the write is durable, with its revision; a later write makes it durable too', async () => {
+    const a = cms.create('default', cm('ordered-a'), { ordered: true });
+    const b = cms.create('default', cm('ordered-b')); // an ordinary create, issued right after
+    const o = await a;
+    const rb = await b;
+    assert.ok(Number(o.metadata.resourceVersion) < Number(rb.metadata.resourceVersion), 'ordered before the later write');
+    // Once the later write is acknowledged, the ordered one is durable and readable.
+    assert.equal((await cms.get('default', 'ordered-a')).metadata.resourceVersion, o.metadata.resourceVersion);
+    // A name already taken is still refused (once what it conflicts with is durable).
+    const dup = await statusOf(() => cms.create('default', cm('ordered-a'), { ordered: true }));
+    assert.equal(dup.code, 409);
+  });
+
+  it('settled() waits for ordered writes: a read after it sees them', async () => {
+    const o = await cms.create('default', cm('ordered-c'), { ordered: true });
+    await cms.settled();
+    assert.equal((await cms.tryGet('default', 'ordered-c'))?.metadata.resourceVersion, o.metadata.resourceVersion);
   });
 });
 
@@ -497,5 +522,51 @@ describe('watch cache window', () => {
     } finally {
       cache.stop();
     }
+  });
+});
+
+describe('gzipped lists from cached pieces (listgzip)', () => {
+  const kvOf = (i: number, rev: number): KeyValue => ({
+    key: `/registry/pods/ns-${i % 7}/pod-${String(i).padStart(6, '0')}`,
+    value: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `pod-${i}`, namespace: `ns-${i % 7}` }, spec: { nodeName: `n-${i % 5}`, note: 'é✓' } }),
+    createRevision: rev, modRevision: rev, version: 1,
+  });
+  async function render(cache: ListPieceCache, batches: (KeyValue[] | string[])[]): Promise<Buffer> {
+    const out: Buffer[] = [];
+    const w = new GzipListWriter(cache, async (b) => { out.push(Buffer.from(b)); });
+    await w.begin('{"kind":"PodList","items":[');
+    for (const b of batches) {
+      if (typeof b[0] === 'string') await w.addTexts(b as string[]); else await w.addKvs(b as KeyValue[]);
+    }
+    await w.end(']}');
+    return Buffer.concat(out);
+  }
+  const expected = (kvs: KeyValue[]) => `{"kind":"PodList","items":[${kvs.map(objectJsonWithRv).join(',')}]}`;
+
+  it('combines CRC-32s as zlib computes them over the concatenation', () => {
+    const a = Buffer.from('hello, '), b = Buffer.from('wörld'.repeat(1000));
+    assert.equal(crc32Combine(crc32(a), crc32(b), b.length), crc32(Buffer.concat([a, b])));
+    assert.equal(crc32Combine(0, crc32(b), b.length), crc32(b));
+    assert.equal(crc32Combine(crc32(a), 0, 0), crc32(a));
+  });
+
+  it('is one valid gzip member holding exactly the list, cold and from the cache, after changes', async () => {
+    const cache = new ListPieceCache();
+    let kvs = Array.from({ length: 5000 }, (_, i) => kvOf(i, 10 + i));
+    const batches = (l: KeyValue[]) => Array.from({ length: Math.ceil(l.length / 1000) }, (_, i) => l.slice(i * 1000, i * 1000 + 1000));
+    const cold = await render(cache, batches(kvs));
+    assert.equal(gunzipSync(cold).toString('utf8'), expected(kvs));
+    assert.ok(cache.size > 1, `runs cached: ${cache.size}`);
+    const warm = await render(cache, batches(kvs));
+    assert.deepEqual(warm, cold);
+    // One object changed, one deleted, one added: still exact.
+    kvs = kvs.filter((_, i) => i !== 2500);
+    kvs[100] = { ...kvs[100], modRevision: 99_999, value: kvs[100].value.replace('n-0', 'n-9') };
+    kvs.splice(4000, 0, { ...kvOf(100_000, 100_001), key: `${kvs[3999].key}-x` });
+    const changed = await render(cache, batches(kvs));
+    assert.equal(gunzipSync(changed).toString('utf8'), expected(kvs));
+    // Empty lists, and lists of texts (filtered), too.
+    assert.equal(gunzipSync(await render(cache, [])).toString('utf8'), '{"kind":"PodList","items":[]}');
+    assert.equal(gunzipSync(await render(cache, [['{"a":1}', '{"b":2}'], ['{"c":3}']])).toString('utf8'), '{"kind":"PodList","items":[{"a":1},{"b":2},{"c":3}]}');
   });
 });

@@ -105,8 +105,11 @@ export class ServiceRegistry {
     this.endpoints = server.storageFor('', 'endpoints');
     this.endpointSlices = server.storageFor('discovery.k8s.io', 'endpointslices');
     const writer: IPAddressWriter = {
-      create: async (obj) => { await this.ipAddresses.create(undefined, obj); },
-      get: (name) => this.ipAddresses.tryGet(undefined, name),
+      // The record is written before the Service that holds it; the Service's own write is
+      // durable only after it, so waiting for the Service's is enough (one fsync, not two).
+      create: async (obj) => { await this.ipAddresses.create(undefined, obj, { ordered: true }); },
+      // A release may follow a reservation that is not durable yet: read after it is.
+      get: async (name) => { await this.ipAddresses.settled(); return this.ipAddresses.tryGet(undefined, name); },
       delete: async (name, uid) => {
         try {
           await this.ipAddresses.delete(undefined, name, uid ? { preconditions: { uid } } : {});

@@ -14,7 +14,8 @@
 // it. A single commit loop appends everything queued since its last round in one write and
 // one fdatasync, then publishes the batch in revision order: applies it to the readable state,
 // delivers watch events, resolves the txn promises. Reads and watches therefore only ever see
-// durable writes, and txns that arrive while an fsync is in flight share the next one.
+// durable writes, and txns that arrive while an fsync is in flight share the next one. A
+// caller may learn that its txn succeeded as soon as it is ordered (TxnOptions.onOrdered).
 //
 // History: each key keeps its versions (oldest first; version 0 marks a deletion), and a log
 // of events per revision feeds watch replay. Compaction to revision R drops what no read at a
@@ -44,7 +45,7 @@ import * as zlib from 'node:zlib';
 import {
   CompactedError, FutureRevisionError,
   type KeyValue, type Op, type Precondition, type RangeOptions, type RangeResult, type Store,
-  type StoreEvent, type TxnResult, type WatchOptions, type Watcher,
+  type StoreEvent, type TxnOptions, type TxnResult, type WatchOptions, type Watcher,
 } from './types.js';
 
 export interface EmbeddedStoreOptions {
@@ -496,7 +497,7 @@ export class EmbeddedStore implements Store {
     return rec && rec.versions[rec.versions.length - 1];
   }
 
-  txn(preconditions: Precondition[], ops: Op[]): Promise<TxnResult> {
+  txn(preconditions: Precondition[], ops: Op[], opts?: TxnOptions): Promise<TxnResult> {
     if (this.closed) return Promise.reject(new Error('store is closed'));
     if (this.failure) return Promise.reject(this.failure);
     const seen = new Set<string>();
@@ -538,6 +539,7 @@ export class EmbeddedStore implements Store {
       for (const kv of changes) this.pending.set(kv.key, kv);
       this.queue.push({ kind: 'txn', rev, record: encodeTxn(rev, changes), changes, events, result, resolve, reject });
       this.kick();
+      opts?.onOrdered?.(rev);
     });
   }
 

@@ -65,6 +65,17 @@ export interface TxnResult {
   prev: (KeyValue | undefined)[];
 }
 
+export interface TxnOptions {
+  /**
+   * Called synchronously, before txn() returns, when the transaction succeeded and its writes
+   * have their place in the store's order (their revision), but are not yet durable. Every
+   * later write becomes durable only after this one (the log is written in order), so a caller
+   * whose next write depends on this one may issue it at once and wait only for the last:
+   * one fsync instead of two on its path. A store may not support it (then it is not called).
+   */
+  onOrdered?: (revision: number) => void;
+}
+
 export type StoreEventType = 'put' | 'delete';
 
 export interface StoreEvent {
@@ -112,7 +123,7 @@ export interface Store {
    * durable (fsynced): an acknowledged write survives `kill -9` of the process.
    * Every op in one transaction gets the same new revision (as in etcd).
    */
-  txn(preconditions: Precondition[], ops: Op[]): Promise<TxnResult>;
+  txn(preconditions: Precondition[], ops: Op[], opts?: TxnOptions): Promise<TxnResult>;
   /**
    * Watch a key or prefix. Events arrive in revision order, once each. Starting below the
    * compacted revision calls `onError` with a CompactedError (and nothing else is delivered).
