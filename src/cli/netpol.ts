@@ -4,7 +4,7 @@
 // inside each source pod's network namespace) reachability of a `podnet up` cluster's pods.
 // `podnet netpol explain`: the analyzer's verdict on one connection, in words.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { CliError, parseFlags } from './args.js';
 import { runUntilSignal } from '../util/signals.js';
@@ -108,7 +108,8 @@ export async function runMatrix(argv: string[]): Promise<number> {
     name: { type: 'string', default: 'podnet', help: 'the cluster (podnet list)' },
     namespaces: { type: 'string', short: 'n', help: 'comma-separated namespaces whose pods are checked (default: all but kube-system)' },
     ports: { type: 'string', default: '80', help: 'comma-separated ports or ranges, e.g. 80,81 or 8080-8082' },
-    protocols: { type: 'string', default: 'tcp', help: 'comma-separated protocols: tcp, udp, sctp (sctp: expected table only)' },
+    protocols: { type: 'string', default: 'tcp', help: 'comma-separated protocols: tcp, udp, sctp (sctp probes need a kernel with SCTP and socat)' },
+    'ip-family': { type: 'string', default: 'ipv4', help: 'which address of each pod is probed: ipv4 or ipv6' },
     timeout: { type: 'string', default: '1s', help: 'how long one probe waits' },
   });
   if (!f) return 0;
@@ -124,6 +125,9 @@ export async function runMatrix(argv: string[]): Promise<number> {
     throw new CliError(`netpol matrix: ${(e as Error).message}`);
   }
   const timeoutMs = durationMs('timeout', v.timeout, 1000);
+  const famFlag = v['ip-family']!.trim().toLowerCase();
+  if (famFlag !== 'ipv4' && famFlag !== 'ipv6') throw new CliError(`netpol matrix: --ip-family ${v['ip-family']} is not one of ipv4, ipv6`);
+  const family: 4 | 6 = famFlag === 'ipv6' ? 6 : 4;
   const name = v.name!;
   const wanted = v.namespaces?.split(',').map((s) => s.trim()).filter(Boolean);
   if (v.namespaces !== undefined && !wanted?.length) throw new CliError('netpol matrix: -n is empty: give namespaces, e.g. -n x,y');
@@ -142,10 +146,12 @@ export async function runMatrix(argv: string[]): Promise<number> {
     const key = `${p.namespace}/${p.name}`;
     if (p.hostNetwork) { skipped.push(`${key} (host network)`); continue; }
     if (live.phases.get(key) !== 'Running' || !p.ips.length) { skipped.push(`${key} (${live.phases.get(key) || 'no phase'}${p.ips.length ? '' : ', no IP'})`); continue; }
-    pods.push({ key, ip: p.ips.find((ip) => !ip.includes(':')) ?? p.ips[0]! });
+    const ip = m.addressOfFamily(p.ips, family);
+    if (!ip) { skipped.push(`${key} (no IPv${family} address)`); continue; }
+    pods.push({ key, ip });
   }
   if (skipped.length) process.stdout.write(`not in the matrix (not Running with an IP, or host network): ${skipped.join(', ')}\n`);
-  if (!pods.length) throw new CliError(`netpol matrix: no Running pods with an IP in ${wanted ? `namespaces ${wanted.join(', ')}` : 'the cluster (outside kube-system)'}: check with "kubectl get pods -A"`, 1);
+  if (!pods.length) throw new CliError(`netpol matrix: no Running pods with an IPv${family} address in ${wanted ? `namespaces ${wanted.join(', ')}` : 'the cluster (outside kube-system)'}: check with "kubectl get pods -A -o wide"${family === 6 ? ' (is the cluster dual-stack or IPv6? podnet up --ip-family dual)' : ''}`, 1);
 
   // Each pod's sandbox namespace, found by its address.
   const list = await run('ip', ['netns', 'list'], 10_000);
@@ -158,40 +164,60 @@ export async function runMatrix(argv: string[]): Promise<number> {
 
   const analyzer = new Analyzer(live.snap);
   const all = m.cases(ports, protocols);
-  const probed = all.filter((c) => c.protocol !== 'SCTP');
+  const sctpSkip = protocols.includes('SCTP') ? m.sctpSkipReason(await sctpFacts()) : undefined;
+  if (sctpSkip) process.stdout.write(`${sctpSkip}\n`);
+  const probed = all.filter((c) => c.protocol !== 'SCTP' || !sctpSkip);
   const idx = new Map(pods.map((p, i) => [p.key, i]));
   // actual[case][from][to]
   const actual: Array<Array<Array<boolean | undefined>>> = all.map(() => pods.map(() => pods.map(() => undefined)));
   const failures: string[] = [];
-  const targets = probed.flatMap((c) => pods.map((p) => ({ ip: p.ip, port: c.port, protocol: c.protocol as 'TCP' | 'UDP' })));
-  process.stdout.write(`probing ${pods.length}×${pods.length} pod pairs × ${probed.length} port/protocol${probed.length === 1 ? '' : 's'} (one probe process per source pod, ${timeoutMs} ms timeout)…\n`);
-  await Promise.all(pods.map(async (from) => {
-    const ns = nsByIP.get(from.ip);
-    if (!ns) { failures.push(`${from.key}: no network namespace of cluster "${name}" has its address ${from.ip} (is the pod's sandbox on this machine?)`); return; }
-    if (!targets.length) return;
-    const r = await run('ip', ['netns', 'exec', ns, process.execPath, '-e', m.probeScript(targets, timeoutMs)], timeoutMs * 3 + 10_000);
-    let res;
-    try {
-      if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
-      res = m.parseProbeOutput(r.stdout, targets.length);
-    } catch (e) {
-      failures.push(`${from.key}: the probe in ${ns} failed: ${(e as Error).message}`);
-      return;
+  const targets = probed.flatMap((c) => pods.map((p) => ({ ip: p.ip, port: c.port, protocol: c.protocol,
+    ...(c.protocol === 'SCTP' ? { argv: m.sctpClientArgv(p.ip, c.port, timeoutMs) } : {}) })));
+  process.stdout.write(`probing ${pods.length}×${pods.length} pod pairs × ${probed.length} port/protocol${probed.length === 1 ? '' : 's'} over IPv${family} (one probe process per source pod, ${timeoutMs} ms timeout)…\n`);
+  // podnet's built-in agnhost serves no SCTP: responders (socat) in every destination pod, stopped by PID afterwards.
+  const responders: ChildProcess[] = [];
+  const sctpPorts = probed.filter((c) => c.protocol === 'SCTP').map((c) => c.port);
+  try {
+    for (const p of sctpPorts.length ? pods : []) {
+      const ns = nsByIP.get(p.ip);
+      if (!ns) continue;
+      for (const port of sctpPorts) {
+        const child = spawn('ip', ['netns', 'exec', ns, ...m.sctpServerArgv(port, family)], { stdio: 'ignore' });
+        child.on('error', () => undefined);
+        responders.push(child);
+      }
     }
-    const i = idx.get(from.key)!;
-    res.forEach((x, t) => {
-      const c = Math.floor(t / pods.length);
-      const j = t % pods.length;
-      actual[all.indexOf(probed[c]!)]![i]![j] = x.ok;
-    });
-  }));
+    if (responders.length) await new Promise((ok) => setTimeout(ok, 300));
+    await Promise.all(pods.map(async (from) => {
+      const ns = nsByIP.get(from.ip);
+      if (!ns) { failures.push(`${from.key}: no network namespace of cluster "${name}" has its address ${from.ip} (is the pod's sandbox on this machine?)`); return; }
+      if (!targets.length) return;
+      const r = await run('ip', ['netns', 'exec', ns, process.execPath, '-e', m.probeScript(targets, timeoutMs)], timeoutMs * 3 + 10_000);
+      let res;
+      try {
+        if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
+        res = m.parseProbeOutput(r.stdout, targets.length);
+      } catch (e) {
+        failures.push(`${from.key}: the probe in ${ns} failed: ${(e as Error).message}`);
+        return;
+      }
+      const i = idx.get(from.key)!;
+      res.forEach((x, t) => {
+        const c = Math.floor(t / pods.length);
+        const j = t % pods.length;
+        actual[all.indexOf(probed[c]!)]![i]![j] = x.ok;
+      });
+    }));
+  } finally {
+    for (const r of responders) { try { if (r.exitCode === null) r.kill('SIGKILL'); } catch { /* gone */ } }
+  }
 
   let mismatches = 0;
   const out: string[] = [''];
   all.forEach((c, k) => {
     const expected = m.expectedGrid(analyzer, pods, c);
-    if (c.protocol === 'SCTP') {
-      out.push(...m.formatCase(c, pods, expected, undefined, 'SCTP cannot be probed: Node.js has no SCTP sockets; only the policies\' verdict is shown'));
+    if (c.protocol === 'SCTP' && sctpSkip) {
+      out.push(...m.formatCase(c, pods, expected, undefined, sctpSkip));
       return;
     }
     mismatches += m.diffGrids(pods, expected, actual[k]!).length;
@@ -201,9 +227,19 @@ export async function runMatrix(argv: string[]): Promise<number> {
   const checked = probed.length * pods.length * pods.length;
   out.push(mismatches
     ? `FAIL: ${mismatches} of ${checked} probed cells differ from the policies`
-    : `OK: all ${checked} probed cells agree with the policies${probed.length < all.length ? ' (SCTP not probed)' : ''}`);
+    : `OK: all ${checked} probed cells agree with the policies${probed.length < all.length ? ' (SCTP not probed: see above)' : ''}`);
   process.stdout.write(out.join('\n') + '\n');
   return mismatches ? 1 : 0;
+}
+
+/** Whether this machine can make SCTP probes: kernel support (as a socket call sees it) and socat. */
+async function sctpFacts(): Promise<import('../netpol/matrix.js').SctpFacts> {
+  const procSctp = existsSync('/proc/sys/net/sctp');
+  // Node.js cannot open SCTP sockets; python3 can try (it also loads the module where one exists).
+  const py = await run('python3', ['-c', 'import socket, errno\ntry:\n  socket.socket(socket.AF_INET, socket.SOCK_STREAM, 132).close(); print("ok")\nexcept OSError as e:\n  print(errno.errorcode.get(e.errno, str(e.errno)))'], 10_000);
+  const said = py.code === 0 ? py.stdout.trim() : undefined;
+  const socat = (await run('socat', ['-V'], 10_000)).code === 0;
+  return { procSctp, ...(said !== undefined ? { socketError: said === 'ok' ? '' : said } : {}), socat };
 }
 
 export async function runExplain(argv: string[]): Promise<number> {

@@ -1,51 +1,95 @@
 // The netpol shell: informers on NetworkPolicies, Pods and Namespaces (stripped on arrival)
-// only ask for a sync; a bounded-frequency runner syncs: the pure generator computes the
-// desired table from the cached records, and the nft backend applies it — element-only when
-// just pods came, went or changed labels, a full rewrite otherwise or after any error.
+// only ask for a sync; a bounded-frequency runner syncs. The syncer finds what changed since the
+// last sync: only pods → their elements are recomputed and written (incremental.ts), anything
+// else, a periodic resync, or the first sync after an error → the whole table is computed and
+// written (as an element diff when only elements differ). Small transactions go through a
+// long-lived `nft -i` (nft-session.ts), big ones through `nft -f`.
 
 import type { KObject } from '../api/meta.js';
 import { ApiClient, type GVR } from '../client/client.js';
 import { Informer } from '../client/informer.js';
 import { loadKubeconfig } from '../client/kubeconfig.js';
 import { NAMESPACES, PODS } from '../client/resources.js';
-import { isNftNotFound, RealNft, type NftBackend, type NftNames } from '../net/nft.js';
+import { isNftNotFound, RealNft, Transaction, type NftBackend, type NftNames } from '../net/nft.js';
 import { BoundedFrequencyRunner } from '../proxy/runner.js';
 import type { Snapshot } from './match.js';
 import { stripNamespace, stripPod, stripPolicy, type NamespaceRecord, type PodRecord, type PolicyRecord } from './model.js';
-import { computeRules, DEFAULT_TABLE } from './rules.js';
-import { planFull, planIncremental, planStaleCleanup, type Installed } from './sync.js';
+import { NetpolState } from './incremental.js';
+import { NftSession } from './nft-session.js';
+import { DEFAULT_TABLE, type DesiredRules } from './rules.js';
+import { planDelta, planFull, planIncremental, planStaleCleanup } from './sync.js';
 
 export { DEFAULT_TABLE } from './rules.js';
 export const NETWORKPOLICIES: GVR = { group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', namespaced: true };
 
-export interface SyncResult { kind: 'full' | 'incremental'; ops: number; staleDeleted: number }
+export interface SyncResult {
+  /** full: the whole table computed (and written in full, or as an element diff when only elements differ); incremental: only changed pods' elements computed and written. */
+  kind: 'full' | 'incremental';
+  ops: number;
+  staleDeleted: number;
+  /** Why a full computation was made. */
+  why?: string;
+}
+
+/** More changed pods than this (e.g. after an informer relist) are cheaper computed in full. */
+const INCREMENTAL_MAX_PODS = 64;
 
 /** Holds what is installed and turns a snapshot into the next transaction(s) on a backend. */
 export class NetpolSyncer {
-  private installed: Installed | undefined;
+  /** The desired table as installed (valid while !needFull). */
+  private state: NetpolState | undefined;
+  private stale = new Map<string, number>();
   private needFull = true;
-  constructor(private readonly backend: NftBackend, private readonly nodeName: string, private readonly now: () => number = Date.now) {}
+  private lastFullAt = -Infinity;
+  /** A full computation at least this often (ms), also when only pods change. */
+  private readonly resyncMs: number;
+  constructor(private readonly backend: NftBackend, private readonly nodeName: string, private readonly now: () => number = Date.now,
+    opts: { resyncMs?: number } = {}) {
+    this.resyncMs = opts.resyncMs ?? 30_000;
+  }
 
   async sync(snap: Snapshot): Promise<SyncResult> {
     const table = this.backend.table;
-    const want = computeRules(snap, { table, nodeName: this.nodeName });
+    const cfg = { table, nodeName: this.nodeName };
     try {
       let kind: SyncResult['kind'] = 'incremental';
-      let plan = !this.needFull && this.installed ? planIncremental(table, this.installed, want) : undefined;
-      if (!plan) {
-        kind = 'full';
-        let existing: NftNames | undefined;
-        try { existing = await this.backend.list(); } catch (e) { if (!isNftNotFound(e)) throw e; }
-        plan = planFull(table, want, existing, this.now(), this.installed);
+      let why: string | undefined;
+      let tx: Transaction | undefined;
+      let next: NetpolState | undefined;
+      if (this.needFull || !this.state) why = this.state ? 'after an error' : 'start';
+      else if (this.now() - this.lastFullAt >= this.resyncMs) why = 'periodic resync';
+      else {
+        const change = this.state.diff(snap);
+        if (change.kind === 'none') tx = new Transaction('inet', table);
+        else if (change.kind === 'full') why = change.why;
+        else if (change.pods.length > INCREMENTAL_MAX_PODS) why = `${change.pods.length} pods changed`;
+        else {
+          const delta = this.state.applyPods(change.pods);
+          if (delta) tx = planDelta(table, delta); else why = 'a group of selecting policies appeared or went';
+        }
       }
-      await this.backend.run(plan.tx);
-      this.installed = plan.installed;
+      if (!tx) {
+        kind = 'full';
+        next = NetpolState.build(snap, cfg);
+        const want = next.rules();
+        let plan = !this.needFull && this.state ? planIncremental(table, { rules: this.state.rules(), stale: this.stale }, want) : undefined;
+        if (!plan) {
+          let existing: NftNames | undefined;
+          try { existing = await this.backend.list(); } catch (e) { if (!isNftNotFound(e)) throw e; }
+          plan = planFull(table, want, existing, this.now(), { rules: want, stale: this.stale });
+        }
+        tx = plan.tx;
+        this.stale = plan.installed.stale;
+      }
+      await this.backend.run(tx);
+      if (next) { this.state = next; this.lastFullAt = this.now(); }
       this.needFull = false;
       let staleDeleted = 0;
-      const clean = planStaleCleanup(table, this.installed, this.now());
-      if (clean) { await this.backend.run(clean.tx); this.installed = clean.installed; staleDeleted = clean.tx.size; }
-      return { kind, ops: plan.tx.size, staleDeleted };
+      const clean = planStaleCleanup(table, { stale: this.stale }, this.now());
+      if (clean) { await this.backend.run(clean.tx); this.stale = clean.installed.stale; staleDeleted = clean.tx.size; }
+      return { kind, ops: tx.size, staleDeleted, ...(why ? { why } : {}) };
     } catch (e) {
+      // The state may have taken changes the kernel did not: the next sync computes and writes everything.
       this.needFull = true;
       throw e;
     }
@@ -53,8 +97,13 @@ export class NetpolSyncer {
 
   /** Milliseconds until a flushed chain may be deleted, if any waits. */
   staleDueInMs(): number | undefined {
-    const times = [...(this.installed?.stale.values() ?? [])];
+    const times = [...this.stale.values()];
     return times.length ? Math.max(0, Math.min(...times) + 1000 - this.now()) : undefined;
+  }
+
+  /** The desired table as last installed (undefined before the first sync or after a failed one). */
+  installed(): DesiredRules | undefined {
+    return this.needFull ? undefined : this.state?.rules();
   }
 }
 
@@ -92,8 +141,10 @@ const ok = <T>(f: (o: unknown) => T) => (o: unknown) => ({ ok: true as const, re
 
 export async function startNetpol(opts: NetpolOptions): Promise<RunningNetpol> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`podnet netpol: ${m}\n`));
-  const backend = opts.backend ?? new RealNft('inet', opts.table ?? DEFAULT_TABLE, opts.netns);
-  const syncer = new NetpolSyncer(backend, opts.nodeName);
+  // A long-lived `nft -i` for the small per-pod transactions (nft-session.ts); `nft -f` for full ones.
+  const session = opts.backend ? undefined : new NftSession('inet', opts.table ?? DEFAULT_TABLE, opts.netns);
+  const backend = opts.backend ?? session!;
+  const syncer = new NetpolSyncer(backend, opts.nodeName, Date.now, { resyncMs: opts.syncPeriodMs ?? 30_000 });
   const client = opts.client ?? new ApiClient(loadKubeconfig(opts.kubeconfig), { userAgent: `podnet-netpol/${opts.nodeName}` });
 
   let runner: BoundedFrequencyRunner | undefined;
@@ -126,7 +177,7 @@ export async function startNetpol(opts: NetpolOptions): Promise<RunningNetpol> {
     const mine = waiting; waiting = [];
     try {
       const r = await syncer.sync(snapshot());
-      if (r.ops > 0 || r.staleDeleted > 0) log(`${r.kind} sync: ${r.ops} op(s)${r.staleDeleted ? `, ${r.staleDeleted} stale chain(s) deleted` : ''}`);
+      if (r.ops > 0 || r.staleDeleted > 0) log(`${r.kind} sync${r.why ? ` (${r.why})` : ''}: ${r.ops} op(s)${r.staleDeleted ? `, ${r.staleDeleted} stale chain(s) deleted` : ''}`);
       const due = syncer.staleDueInMs();
       if (due !== undefined) runner!.retryAfter(due + 50);
       retryMs = 1000;
@@ -150,6 +201,7 @@ export async function startNetpol(opts: NetpolOptions): Promise<RunningNetpol> {
     stop: async () => {
       await runner!.stop();
       await Promise.all([policies.stop(), pods.stop(), namespaces.stop()]);
+      await session?.close();
       if (!opts.client) client.close();
       for (const f of waiting) f();
     },

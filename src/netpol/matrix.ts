@@ -4,7 +4,11 @@
 // tables (rows from, columns to, `.` allowed, `X` denied) and their differences. The CLI
 // (src/cli/netpol.ts) only gathers the inputs and runs the probes.
 //
-// SCTP cannot be probed: Node.js has no SCTP sockets. Its expected table is shown, not checked.
+// SCTP: Node.js has no SCTP sockets, so SCTP probes use socat (SCTP-CONNECT from the source pod,
+// SCTP-LISTEN responders the CLI starts in the destination pods, since podnet's built-in agnhost
+// cannot serve SCTP). They run only where the kernel has SCTP and socat is installed
+// (sctpSkipReason); otherwise the expected table is shown with one line saying why it is not
+// checked.
 
 import { Analyzer } from './analyzer.js';
 import type { Protocol } from './model.js';
@@ -112,18 +116,25 @@ export function formatCase(c: MatrixCase, pods: readonly MatrixPod[], expected: 
 
 // ---- probes -----------------------------------------------------------------------------------
 
-export interface ProbeTarget { ip: string; port: number; protocol: 'TCP' | 'UDP' }
+export interface ProbeTarget {
+  ip: string;
+  port: number;
+  protocol: Protocol;
+  /** SCTP: the command that associates (exit 0 = connected), see sctpClientArgv. */
+  argv?: string[];
+}
 
 export interface ProbeResult { ok: boolean; why: string }
 
 /**
  * A Node.js program (for `node -e`) that probes every target at once and prints one JSON array
  * of {ok, why}, in target order. TCP: a connection is made. UDP: "hostname" is sent (what agnhost
- * netexec answers) and any reply counts; sent again halfway through the timeout.
+ * netexec answers) and any reply counts; sent again halfway through the timeout. SCTP: the
+ * target's argv (socat) runs and exit status 0 counts; it is killed at the timeout.
  */
 export function probeScript(targets: readonly ProbeTarget[], timeoutMs: number): string {
   return `'use strict';
-const net = require('net'), dgram = require('dgram');
+const net = require('net'), dgram = require('dgram'), cp = require('child_process');
 const T = ${JSON.stringify(targets)}, MS = ${Math.max(1, Math.round(timeoutMs))};
 function one(t) {
   return new Promise((res) => {
@@ -131,11 +142,15 @@ function one(t) {
     const fin = (ok, why) => {
       if (done) return;
       done = true; clearTimeout(tm); clearTimeout(again);
-      try { if (t.protocol === 'TCP') s.destroy(); else s.close(); } catch (e) {}
+      try { if (t.protocol === 'TCP') s.destroy(); else if (t.protocol === 'SCTP') s.kill('SIGKILL'); else s.close(); } catch (e) {}
       res({ ok, why });
     };
     const tm = setTimeout(() => fin(false, 'timeout'), MS);
-    if (t.protocol === 'TCP') {
+    if (t.protocol === 'SCTP') {
+      s = cp.spawn(t.argv[0], t.argv.slice(1), { stdio: 'ignore' });
+      s.on('error', (e) => fin(false, e.code || e.message));
+      s.on('exit', (code, sig) => fin(code === 0, code === 0 ? 'associated' : 'exit ' + (code === null ? sig : code)));
+    } else if (t.protocol === 'TCP') {
       s = net.connect({ host: t.ip, port: t.port });
       s.on('connect', () => fin(true, 'connected'));
       s.on('error', (e) => fin(false, e.code || e.message));
@@ -162,6 +177,44 @@ export function parseProbeOutput(text: string, n: number): ProbeResult[] {
   }
   return (v as ProbeResult[]).map((r) => ({ ok: r.ok, why: String(r.why ?? '') }));
 }
+
+// ---- SCTP ---------------------------------------------------------------------------------------
+
+/** What decides whether SCTP can be probed here. */
+export interface SctpFacts {
+  /** /proc/sys/net/sctp exists (the sctp module is loaded). */
+  procSctp: boolean;
+  /** The error of socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP) ('' = it worked; undefined = not tried, e.g. no python3). */
+  socketError?: string;
+  /** socat is installed. */
+  socat: boolean;
+}
+
+/** Why SCTP probes are skipped (one line), or undefined when they can run. */
+export function sctpSkipReason(f: SctpFacts): string | undefined {
+  const kernel = f.procSctp || f.socketError === '';
+  if (!kernel) {
+    const how = f.socketError ? `socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP) fails with ${f.socketError}` : 'no /proc/sys/net/sctp';
+    return `SCTP probes skipped: this kernel lacks SCTP (${how}); the expected SCTP tables are shown, not checked`;
+  }
+  if (!f.socat) return 'SCTP probes skipped: socat is not installed (it makes the SCTP connections; apt-get install socat); the expected SCTP tables are shown, not checked';
+  return undefined;
+}
+
+/** Exit status 0 when an association to ip:port is made within the timeout (socat sends nothing and closes). */
+export function sctpClientArgv(ip: string, port: number, timeoutMs: number): string[] {
+  const secs = Math.max(0.1, timeoutMs / 1000).toFixed(1);
+  const addr = ip.includes(':') ? `SCTP6-CONNECT:[${ip}]:${port}` : `SCTP4-CONNECT:${ip}:${port}`;
+  return ['socat', '-T', secs, '/dev/null', `${addr},connect-timeout=${secs}`];
+}
+
+/** An SCTP responder on `port` for the probes (accepts associations, discards what it gets). */
+export function sctpServerArgv(port: number, family: 4 | 6): string[] {
+  return ['socat', '-T', '5', `${family === 6 ? 'SCTP6' : 'SCTP4'}-LISTEN:${port},fork,reuseaddr`, '/dev/null'];
+}
+
+/** A pod's address of `family`, if it has one. */
+export const addressOfFamily = (ips: readonly string[], family: 4 | 6): string | undefined => ips.find((ip) => ip.includes(':') === (family === 6));
 
 // ---- finding the pods' network namespaces -----------------------------------------------------
 

@@ -3,13 +3,15 @@
 //   process left; after an error; when chains or set definitions change).
 // - planIncremental, when only set and map elements differ (a pod came, went, or changed
 //   labels), deletes and adds exactly those elements — chains and their counters stay.
+// - planDelta writes the element delta of an incremental recompute (incremental.ts) without
+//   comparing whole tables.
 // - Chains no longer wanted are flushed at once and deleted a second later (planStaleCleanup):
 //   kernels before 6.2 see a chain as unreferenced only a moment after the last map element
 //   pointing at it is gone.
 
 import { joinKey, type NftChain, type NftNames, Transaction, planStaleChainCleanup } from '../net/nft.js';
 import type { ChainSpec, ElementSpec, SetSpec } from '../proxy/rules.js';
-import type { DesiredRules } from './rules.js';
+import type { DesiredRules, ElementDelta } from './rules.js';
 
 export interface Installed {
   rules: DesiredRules;
@@ -78,6 +80,14 @@ export function planIncremental(table: string, prev: Installed, want: DesiredRul
   return { tx, installed: { rules: want, stale: prev.stale } };
 }
 
+/** The element transaction of an incremental recompute (a pod came, went or changed): removals, then additions. */
+export function planDelta(table: string, delta: ElementDelta): Transaction {
+  const tx = new Transaction('inet', table);
+  for (const e of delta.remove) tx.delete({ kind: 'element', set: e.set, key: e.key });
+  for (const e of delta.add) tx.add(elementObj(e));
+  return tx;
+}
+
 /** Deletes chains flushed at least `minAgeMs` ago; undefined when none is due. */
-export const planStaleCleanup = (table: string, installed: Installed, now: number, minAgeMs = 1000) =>
+export const planStaleCleanup = <S extends { stale: Map<string, number> }>(table: string, installed: S, now: number, minAgeMs = 1000) =>
   planStaleChainCleanup(table, installed, now, minAgeMs);

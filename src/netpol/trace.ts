@@ -118,6 +118,11 @@ export function traceNetpol(rs: Ruleset, packet: NetpolPacket, opts: NetpolTrace
         if (!states.includes(packet.state ?? 'new')) return 'nomatch';
         i += 3; continue;
       }
+      if (w === 'icmpv6' && t[i + 1] === 'type' && t[i + 2] === '{') {
+        // Traced packets are TCP, UDP or SCTP: an ICMPv6 match never applies to them.
+        if (!t.includes('}', i + 3)) fail();
+        return 'nomatch';
+      }
       if (w === 'fib' && t[i + 1] === 'saddr' && t[i + 2] === 'type' && t[i + 3] === 'local') {
         if (!local.has(src)) return 'nomatch';
         i += 4; continue;

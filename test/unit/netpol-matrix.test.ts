@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Analyzer } from '../../src/netpol/analyzer.js';
 import {
   addressesOf, cases, diffGrids, expectedGrid, formatCase, formatGrid, parsePorts, parseProbeOutput, parseProtocols,
-  probeScript, sandboxNetns, type MatrixPod,
+  probeScript, sandboxNetns, sctpClientArgv, sctpServerArgv, sctpSkipReason, addressOfFamily, type MatrixPod,
 } from '../../src/netpol/matrix.js';
 import { makePolicy, model } from './netpol-fixtures.js';
 
@@ -74,9 +74,42 @@ describe('netpol matrix: tables', () => {
   });
 
   it('shows SCTP as not probed, with the reason', () => {
-    const text = formatCase({ port: 80, protocol: 'SCTP' }, pods, expected, undefined, 'Node.js has no SCTP sockets').join('\n');
-    assert.match(text, /observed: not probed \(Node\.js has no SCTP sockets\)/);
+    const text = formatCase({ port: 80, protocol: 'SCTP' }, pods, expected, undefined, 'SCTP probes skipped: this kernel lacks SCTP').join('\n');
+    assert.match(text, /observed: not probed \(SCTP probes skipped: this kernel lacks SCTP\)/);
     assert.doesNotMatch(text, /comparison/);
+  });
+});
+
+describe('netpol matrix: SCTP and address families', () => {
+  it('skips SCTP probes with one line when the kernel lacks SCTP or socat is missing', () => {
+    assert.equal(sctpSkipReason({ procSctp: false, socketError: 'EPROTONOSUPPORT', socat: true }),
+      'SCTP probes skipped: this kernel lacks SCTP (socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP) fails with EPROTONOSUPPORT); the expected SCTP tables are shown, not checked');
+    assert.match(sctpSkipReason({ procSctp: false, socat: true })!, /this kernel lacks SCTP \(no \/proc\/sys\/net\/sctp\)/);
+    assert.match(sctpSkipReason({ procSctp: true, socat: false })!, /socat is not installed/);
+    assert.equal(sctpSkipReason({ procSctp: false, socketError: '', socat: true }), undefined, 'the socket call loaded the module');
+    assert.equal(sctpSkipReason({ procSctp: true, socat: true }), undefined);
+    assert.ok(!sctpSkipReason({ procSctp: false, socketError: 'EPROTONOSUPPORT', socat: true })!.includes('\n'));
+  });
+
+  it('builds socat commands for IPv4 and IPv6', () => {
+    assert.deepEqual(sctpClientArgv('10.0.0.1', 80, 1000), ['socat', '-T', '1.0', '/dev/null', 'SCTP4-CONNECT:10.0.0.1:80,connect-timeout=1.0']);
+    assert.deepEqual(sctpClientArgv('fd00::1', 81, 500), ['socat', '-T', '0.5', '/dev/null', 'SCTP6-CONNECT:[fd00::1]:81,connect-timeout=0.5']);
+    assert.deepEqual(sctpServerArgv(80, 6), ['socat', '-T', '5', 'SCTP6-LISTEN:80,fork,reuseaddr', '/dev/null']);
+  });
+
+  it('picks the address of the asked family', () => {
+    assert.equal(addressOfFamily(['10.0.0.1', 'fd00::1'], 6), 'fd00::1');
+    assert.equal(addressOfFamily(['fd00::1', '10.0.0.1'], 4), '10.0.0.1');
+    assert.equal(addressOfFamily(['10.0.0.1'], 6), undefined);
+  });
+
+  it('the expected table over IPv6 honours IPv6 ipBlocks with except', () => {
+    const snap = model([makePolicy('x', 'v6', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ ipBlock: { cidr: 'fd00:10:244:1::/64', except: ['fd00:10:244:1::20/128'] } }] }] })]);
+    const a = new Analyzer(snap);
+    const six: MatrixPod[] = ['x/a', 'x/b', 'y/a', 'z/a'].map((key) => ({ key, ip: a.pod(key)!.ips.find((ip) => ip.includes(':'))! }));
+    const g = expectedGrid(a, six, { port: 80, protocol: 'TCP' });
+    // to x/a: x/b (…::11) is in the block, y/a (…::20) is the except, z/a is in another /64.
+    assert.deepEqual(g.map((row) => row[0]), [true, true, false, false]);
   });
 });
 
@@ -135,6 +168,22 @@ describe('netpol matrix: the probe program', () => {
     assert.equal(r[2]!.why, 'ECONNREFUSED');
     assert.equal(r[3]!.why, 'timeout');
     assert.ok(Date.now() - t0 < 5000, 'probes run concurrently, bounded by the timeout');
+  });
+
+  it('SCTP targets run their command: exit 0 is connected, anything else or the timeout is not', async () => {
+    const targets = [
+      { ip: '10.0.0.1', port: 80, protocol: 'SCTP' as const, argv: [process.execPath, '-e', 'process.exit(0)'] },
+      { ip: '10.0.0.1', port: 81, protocol: 'SCTP' as const, argv: [process.execPath, '-e', 'process.exit(1)'] },
+      { ip: '10.0.0.1', port: 82, protocol: 'SCTP' as const, argv: [process.execPath, '-e', 'setTimeout(() => {}, 60000)'] },
+      { ip: '10.0.0.1', port: 83, protocol: 'SCTP' as const, argv: ['/nonexistent/pnNp-socat'] },
+    ];
+    const out = await new Promise<string>((ok, fail) => {
+      import('node:child_process').then(({ execFile }) => execFile(process.execPath, ['-e', probeScript(targets, 1500)], { encoding: 'utf8', timeout: 10_000 },
+        (e, stdout) => (e ? fail(e) : ok(stdout))));
+    });
+    const r = parseProbeOutput(out, targets.length);
+    assert.deepEqual(r.map((x) => x.ok), [true, false, false, false], JSON.stringify(r));
+    assert.deepEqual(r.map((x) => x.why), ['associated', 'exit 1', 'timeout', 'ENOENT']);
   });
 
   it('refuses output that is not one result per target', () => {

@@ -3,6 +3,7 @@
 // for every pod pair, port, protocol and family; the analyzer is the oracle. Then the sync:
 // full and element-only transactions, and what stays the same size as the cluster grows.
 
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeNft } from '../../src/net/nft-fake.js';
@@ -178,5 +179,43 @@ describe('netpol sync', () => {
     const small = path(10), big = path(400);
     assert.deepEqual({ rules: big.rules, chains: big.chains }, { rules: small.rules, chains: small.chains });
     assert.ok(big.chainCount > small.chainCount);
+  });
+});
+
+describe('netpol rules: SCTP', () => {
+  // SCTP rules need no SCTP in the kernel: `meta l4proto . th dport` only reads protocol number
+  // 132 and the transport header's ports. Both families, numbers, ranges and names.
+  const snap = model([
+    makePolicy('x', 'sctp-in', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: 'y' } } }], ports: [{ port: 80, protocol: 'SCTP' }, { port: 'serve-81-sctp', protocol: 'SCTP' }] }] }),
+    makePolicy('x', 'sctp-out', { podSelector: { matchLabels: { pod: 'b' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: 'fd00:10:244::/48', except: ['fd00:10:244:2::/64'] } }, { ipBlock: { cidr: '10.244.0.0/16', except: ['10.244.2.0/24'] } }], ports: [{ port: 80, endPort: 81, protocol: 'SCTP' }] }] }),
+  ]);
+
+  it('the table admits exactly what the analyzer says, SCTP cells included, over IPv4 and IPv6', () => {
+    assert.deepEqual(compare(snap), []);
+    const text = planFull(DEFAULT_TABLE, computeRules(snap, { table: DEFAULT_TABLE, nodeName: 'node-1' }), undefined, 0).tx.text();
+    assert.match(text, /sctp \. 80/);
+    assert.match(text, /sctp \. 80-81/);
+    assert.match(text, /10\.244\.1\.10 \. sctp \. 81/, 'the named SCTP port resolved on x/a');
+    assert.match(text, /fd00:10:244:1::10 \. sctp \. 81/);
+  });
+
+  const root = process.getuid?.() === 0;
+  const haveNft = spawnSync('nft', ['--version']).status === 0;
+  const haveUnshare = spawnSync('unshare', ['--version']).status === 0;
+  it('the kernel accepts the table (nft -c in a throwaway network namespace)', { skip: !root ? 'needs root' : !haveNft ? 'needs nft' : !haveUnshare ? 'needs unshare' : false }, () => {
+    const text = planFull(DEFAULT_TABLE, computeRules(snap, { table: DEFAULT_TABLE, nodeName: 'node-1' }), undefined, 0).tx.text();
+    // -c checks without applying; the anonymous namespace goes away with the process anyway.
+    const r = spawnSync('unshare', ['--net', 'nft', '-c', '-f', '-'], { input: text, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+  });
+});
+
+describe('netpol rules: IPv6 neighbour discovery', () => {
+  it('passes before any policy verdict, so an isolated pod can still resolve its neighbours', () => {
+    const rules = computeRules(model([makePolicy('x', 'deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] })]), { table: DEFAULT_TABLE, nodeName: 'node-1' });
+    const fwd = rules.chains.find((c) => c.name === 'forward')!.rules.map((r) => r.rule);
+    const nd = fwd.indexOf('icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept');
+    assert.ok(nd >= 0, fwd.join('\n'));
+    assert.ok(fwd.findIndex((r) => r.includes('vmap')) > nd);
   });
 });
