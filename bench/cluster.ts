@@ -49,6 +49,22 @@ function vmRssKb(pid: number): number {
   } catch { return 0; }
 }
 
+/** CPU time (user + system, of the process and its waited-for children) in ms; 0 when gone. */
+function cpuMs(pid: number): number {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    // fields 14-17 (utime stime cutime cstime) are 11-14 after the command name
+    return [11, 12, 13, 14].reduce((s, i) => s + Number(f[i]), 0) * 1000 / CLK_TCK;
+  } catch { return 0; }
+}
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+/** Busy CPU time of the whole machine (all cores, everything but idle and iowait) in ms. */
+function machineBusyMs(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (f.reduce((s, v) => s + v, 0) - f[3]! - f[4]!) * 1000 / CLK_TCK;
+}
+
 interface Row { figure: string; measured: string; target: string; result: string }
 
 /** A cluster of the bench's own, removed (and checked for leftovers) by `close()`. */
@@ -80,6 +96,13 @@ class BenchCluster {
       .flatMap((n) => spawnSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number))
       // the daemon itself, not a short-lived `ip`/`nft` it happens to be running
       .filter((pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('node'); } catch { return false; } });
+  }
+  /** pid of every process in the node namespaces other than the daemons (their `ip` helper shells). */
+  nodeHelperPids(daemons: number[]): number[] {
+    return spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.split(' ')[0]!)
+      .filter((n) => new RegExp(`^${this.name}-node\\d+$`).test(n))
+      .flatMap((n) => spawnSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number))
+      .filter((pid) => !daemons.includes(pid));
   }
   sandboxes(): string[] {
     return spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.split(' ')[0]!)
@@ -248,6 +271,11 @@ export async function benchCluster(): Promise<void> {
 
     // ---- c. throughput: POD_COUNT at once ------------------------------------------------
     const sent = new Map<string, number>();
+    const sandboxCpu = (sb: string) => spawnSync('ip', ['netns', 'pids', sb], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)
+      .reduce((s2, p) => s2 + cpuMs(Number(p)), 0);
+    const sandboxesBefore = new Map(c.sandboxes().map((sb) => [sb, sandboxCpu(sb)]));
+    const helpers = c.nodeHelperPids(daemons);
+    const cpuBefore = { sup: cpuMs(supervisorPid), daemons: daemons.map(cpuMs), helpers: helpers.map(cpuMs), machine: machineBusyMs(), bench: process.cpuUsage() };
     const names = Array.from({ length: POD_COUNT }, (_, i) => `burst-${String(i).padStart(3, '0')}`);
     const tCreate = now();
     let next = 0;
@@ -264,6 +292,28 @@ export async function benchCluster(): Promise<void> {
     for (const n of names) { const nn = api.nodeOf.get(n); if (nn) perNode.set(nn, (perNode.get(nn) ?? 0) + 1); }
     log(`c. ${POD_COUNT} pods created at once in ${(createdMs / 1000).toFixed(2)} s; ${ready.length} Ready; all Ready ${Number.isFinite(lastReady) ? `${(lastReady / 1000).toFixed(2)} s after the first create` : 'never'}; ` +
       `create→Ready p50 ${msStr(percentile(lat, 0.5))}, p99 ${msStr(percentile(lat, 0.99))}; per node ${[...perNode].sort().map(([k, v]) => `${k.slice(c.name.length + 1)}=${v}`).join(' ')}; load average ${loadavg()}`);
+    // CPU per pod of the burst: the supervisor's and daemons' growth, the new pods' own processes
+    // (with the wrapper's waited-for children), and the machine's busy time over the same span.
+    {
+      const sup = cpuMs(supervisorPid) - cpuBefore.sup;
+      const dm = daemons.map((p, i) => cpuMs(p) - cpuBefore.daemons[i]!);
+      // the daemons' `ip` helper shells, with the runs they reaped (a helper started during the
+      // burst counts from zero)
+      const helpersAfter = c.nodeHelperPids(daemons);
+      const hp = helpersAfter.reduce((sum, p) => sum + cpuMs(p) - (helpers.includes(p) ? cpuBefore.helpers[helpers.indexOf(p)]! : 0), 0);
+      const machine = machineBusyMs() - cpuBefore.machine;
+      const benchCpu = process.cpuUsage(cpuBefore.bench);
+      const bench = (benchCpu.user + benchCpu.system) / 1000;
+      let pods = 0;
+      let other = 0;
+      for (const sb of c.sandboxes()) {
+        const before = sandboxesBefore.get(sb);
+        if (before === undefined) pods += sandboxCpu(sb); else other += sandboxCpu(sb) - before;
+      }
+      const per = (v: number) => `${(v / POD_COUNT).toFixed(0)} ms`;
+      log(`c. CPU per burst pod: supervisor ${per(sup)}, node daemons ${per(dm.reduce((a, b) => a + b, 0))} (${dm.map((v) => (v / 1000).toFixed(1)).join(' + ')} s), their \`ip\` helpers ${per(hp)}, ` +
+        `pod processes ${per(pods)}, earlier pods (cluster DNS, idle ones) ${per(other)}, this bench ${per(bench)}; machine busy ${per(machine)} (${(machine / 1000).toFixed(1)} s over the burst, rest: kernel threads, short-lived ip/nft runs, other load)`);
+    }
     rows.push({ figure: `${POD_COUNT} pods created at once on ${POD_NODES} nodes: all Ready (from the first create)`,
       measured: `${Number.isFinite(lastReady) ? `${(lastReady / 1000).toFixed(2)} s` : `only ${ready.length} Ready after ${READY_TIMEOUT_MS / 1000} s`} (creates took ${(createdMs / 1000).toFixed(2)} s; create→Ready p50 ${msStr(percentile(lat, 0.5))}, p99 ${msStr(percentile(lat, 0.99))})`,
       target: '≤ 20 s', result: ready.length === POD_COUNT && lastReady <= 20_000 ? 'PASS' : 'FAIL' });

@@ -28,7 +28,7 @@ import {
 } from './pure.js';
 import { parseProbe, ProbeState, runProbe, type ProbeSpec } from './probe.js';
 import {
-  attachSandbox, containerWrapperSetsLoopback, destroySandbox, ensureNetns, killStale, loopbackUp, startContainerProcess, which, writeJsonAtomic, writeNetnsFiles,
+  attachSandbox, destroySandbox, ensureNetns, killStale, startContainerProcess, which, writeJsonAtomic, writeNetnsFiles,
   type CniContext, type ContainerProcess, type SandboxState,
 } from './runtime.js';
 import { CONFIGMAPS, PODS, SECRETS, SERVICES } from '../client/resources.js';
@@ -206,6 +206,19 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     },
   });
 
+  // Services, for the environment variables of containers (enableServiceLinks): watched, as
+  // kubelet does, rather than listed for every container start.
+  const services = new Informer<KObject & { link: ServiceLink }>(client.resource(SERVICES), {
+    name: `agent ${nodeName} services`,
+    transform: (o) => {
+      const spec = (o.spec ?? {}) as { clusterIP?: string; ports?: { name?: string; port: number; protocol?: string }[] };
+      return {
+        metadata: { name: o.metadata.name, namespace: o.metadata.namespace, uid: o.metadata.uid },
+        link: { name: o.metadata.name ?? '', clusterIP: spec.clusterIP ?? '', ports: spec.ports ?? [] },
+      };
+    },
+  });
+
   const event = (p: PodInfo, type: 'Normal' | 'Warning', reason: string, message: string) => {
     void recorder.event({ kind: 'Pod', apiVersion: 'v1', name: p.name, namespace: p.namespace, uid: p.uid }, type, reason, message);
   };
@@ -235,8 +248,6 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       await saveState(st); // recorded before anything exists, so a crash in between is cleaned up
       await ensureNetns(st.netns);
       st.podIPs = await attachSandbox(cni, st.uid, st.netns, p);
-      // Without the UTS wrapper (no root or no unshare), nothing else brings the pod's loopback up.
-      if (!containerWrapperSetsLoopback()) await loopbackUp(st.netns);
       const resolv = podResolvConf(p, parseResolvConf(readNodeResolv(opts.nodeNetns)), { clusterDNS: opts.clusterDNS, clusterDomain: domain });
       await writeNetnsFiles(st.netns, renderResolvConf(resolv), renderHosts(p, st.podIPs, domain));
     }
@@ -547,14 +558,10 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const cache = new Map<string, Record<string, string>>();
   /** The Services whose variables a container in `namespace` gets (its namespace's, plus default/kubernetes). */
   async function serviceLinks(namespace: string): Promise<Record<string, string>> {
-    const toLink = (o: KObject): ServiceLink => {
-      const spec = (o.spec ?? {}) as { clusterIP?: string; ports?: { name?: string; port: number; protocol?: string }[] };
-      return { name: o.metadata.name ?? '', clusterIP: spec.clusterIP ?? '', ports: spec.ports ?? [] };
-    };
-    const list = (await client.resource(SERVICES, namespace).list()).items.map(toLink);
+    const list = services.list().filter((o) => o.metadata.namespace === namespace).map((o) => o.link);
     if (namespace !== 'default' && !list.some((s) => s.name === 'kubernetes')) {
-      const k = await client.resource(SERVICES, 'default').get('kubernetes').catch(() => undefined);
-      if (k) list.push(toLink(k));
+      const k = services.get('default', 'kubernetes');
+      if (k) list.push(k.link);
     }
     return serviceEnv(list);
   }
@@ -594,7 +601,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   }
 
   informer.start();
+  services.start();
   await informer.waitForSync();
+  await services.waitForSync();
   // Adopt or clean up what an earlier run left: containers are restarted (their output pipes
   // went with the old process), the sandbox and its addresses are kept.
   for (const [uid, rec] of found) {
@@ -651,6 +660,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       for (const t of timers) clearInterval(t);
       queue.shutDown();
       await informer.stop();
+      await services.stop();
       await Promise.race([workers, sleep(10_000)]);
       if (o.teardown) {
         for (const st of [...states.values()]) {

@@ -42,7 +42,7 @@ async function needsExec(nodeNetns?: string): Promise<boolean> {
 
 /** One plugin invocation; resolves with the parsed result (ADD) or throws the plugin's error. */
 export async function callCni(ctx: CniContext, command: 'ADD' | 'DEL' | 'CHECK', containerID: string, netnsPath: string,
-  args: Record<string, string> = {}): Promise<CniResult | undefined> {
+  args: Record<string, string> = {}, opts: { loopbackUp?: boolean } = {}): Promise<CniResult | undefined> {
   const env: Record<string, string> = {
     CNI_COMMAND: command, CNI_CONTAINERID: containerID, CNI_NETNS: netnsPath, CNI_IFNAME: 'eth0',
     CNI_PATH: path.dirname(cniPluginPath()),
@@ -52,7 +52,7 @@ export async function callCni(ctx: CniContext, command: 'ADD' | 'DEL' | 'CHECK',
   let out: { stdout: string; exitCode: number; stderr?: string };
   // In-process either way: inside the node's namespace as is, or from outside it on the node's
   // behalf (`ip -n <node>`), which spares a Node.js start per pod.
-  out = await runCniPlugin(env, stdin, (await needsExec(ctx.nodeNetns)) ? { nodeNetns: ctx.nodeNetns } : {});
+  out = await runCniPlugin(env, stdin, { ...((await needsExec(ctx.nodeNetns)) ? { nodeNetns: ctx.nodeNetns } : {}), ...opts });
   if (out.exitCode !== 0) {
     let msg = out.stdout.trim() || out.stderr?.trim() || `exit code ${out.exitCode}`;
     try {
@@ -85,7 +85,7 @@ export async function writeJsonAtomic(file: string, v: unknown): Promise<void> {
   await fs.rename(tmp, file);
 }
 
-/** Creates the pod netns (idempotent). Its loopback is brought up by `loopbackUp`. */
+/** Creates the pod netns (idempotent). Its loopback is brought up with the CNI ADD (`attachSandbox`). */
 export async function ensureNetns(name: string): Promise<void> {
   if (existsSync(path.join('/run/netns', name))) return;
   try {
@@ -95,16 +95,15 @@ export async function ensureNetns(name: string): Promise<void> {
   }
 }
 
-/** `lo` up in a pod netns (what the CNI loopback plugin does for other runtimes). */
-export async function loopbackUp(netns: string): Promise<void> {
-  await new Ip(netns).setUp('lo');
-}
-
-/** Attaches the pod to the node network; returns its IPs (first family first as the plugin ordered them). */
+/**
+ * Attaches the pod to the node network and brings its loopback up (one `ip` run in the pod's
+ * namespace for both: the plugin runs in-process); returns its IPs (first family first as the
+ * plugin ordered them).
+ */
 export async function attachSandbox(ctx: CniContext, uid: string, netns: string, pod: { namespace: string; name: string }): Promise<string[]> {
   const res = await callCni(ctx, 'ADD', uid, `/run/netns/${netns}`, {
     K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: pod.name, K8S_POD_INFRA_CONTAINER_ID: uid, K8S_POD_UID: uid,
-  });
+  }, { loopbackUp: true });
   const ips = (res?.ips ?? []).map((i) => i.address.split('/')[0]!);
   // IPv4 first, as kubelet orders podIPs by the cluster's primary family (podnet's is IPv4)
   return [...ips.filter((i) => !i.includes(':')), ...ips.filter((i) => i.includes(':'))];
@@ -184,8 +183,6 @@ const UNSHARE = ['/usr/bin/unshare', '/bin/unshare'].find((p) => existsSync(p));
 /** `ip`, looked up in the agent's PATH (the container's own PATH may not have it). */
 const ipPath = (): string => which('ip', process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin') ?? 'ip';
 
-/** Whether containers start through the UTS wrapper, which also brings the pod's `lo` up. */
-export const containerWrapperSetsLoopback = (): boolean => !!UNSHARE && process.getuid?.() === 0;
 
 const SIGNUM: Partial<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGABRT: 6, SIGSEGV: 11, SIGPIPE: 13 };
 
@@ -202,11 +199,11 @@ export async function startContainerProcess(o: {
   await new Promise<void>((res, rej) => { out.once('open', () => res()); out.once('error', rej); });
   const sink = new CriLogSink(out);
   // Each pod has its own hostname: the container runs in a new UTS namespace named for the pod
-  // (`ip netns exec` separates only the network). Needs root and util-linux's unshare. The same
-  // wrapper brings the pod's loopback up (idempotent), which spares the agent an `ip` run per pod.
+  // (`ip netns exec` separates only the network). Needs root and util-linux's unshare. The name
+  // is written to /proc (the new namespace's own) by the shell: no exec of hostname(1).
   const host = o.env.PODNET_HOSTNAME;
   const uts = host && o.netns && process.getuid?.() === 0 && UNSHARE
-    ? [UNSHARE, '--uts', '/bin/sh', '-c', 'hostname "$1" && "$2" link set lo up && shift 2 && exec "$@"', 'podnet-uts', host, ipPath()]
+    ? [UNSHARE, '--uts', '/bin/sh', '-c', 'printf %s "$1" > /proc/sys/kernel/hostname && shift && exec "$@"', 'podnet-uts', host]
     : [];
   const argv = o.netns ? ['ip', 'netns', 'exec', o.netns, ...uts, o.command, ...o.args] : [o.command, ...o.args];
   const cwd = o.cwd && (await fs.stat(o.cwd).then((s) => s.isDirectory(), () => false)) ? o.cwd : '/';

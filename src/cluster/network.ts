@@ -85,11 +85,13 @@ export async function teardownNetwork(name: string): Promise<{ removed: string[]
     if (killed === 0) break;
     await new Promise((r) => setTimeout(r, 100));
   }
+  // The host link before the namespaces: deleting the underlay namespace takes the link's peer
+  // and with it, asynchronously, the link itself, which then may or may not still be there.
+  if (await host.linkDelIfExists(`${name}-h`)) removed.push(`link ${name}-h`);
   for (const ns of namespaces) {
     await Ip.netnsDel(ns);
     removed.push(`netns ${ns}`);
   }
-  if (await host.linkDelIfExists(`${name}-h`)) removed.push(`link ${name}-h`);
   if (existsSync('/etc/netns')) {
     for (const e of await readdir('/etc/netns')) {
       if (e.startsWith(prefix)) { await rm(`/etc/netns/${e}`, { recursive: true, force: true }); removed.push(`/etc/netns/${e}`); }

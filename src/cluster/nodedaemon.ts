@@ -17,6 +17,8 @@ import { formatCIDR, mustParseCIDR } from '../net/cidr.js';
 import { ApiClient } from '../client/client.js';
 import { loadKubeconfig } from '../client/kubeconfig.js';
 import { runUntilSignal } from '../util/signals.js';
+import { setCommandRunner } from '../net/exec.js';
+import { CommandHelperPool } from './cmdrunner.js';
 
 /** What the supervisor writes for a node daemon (`<state>/nodes/<node>/daemon.json`). */
 export interface NodeDaemonConfig {
@@ -57,6 +59,9 @@ export function readNodeDaemonConfig(file: string): NodeDaemonConfig {
 /** Runs until SIGTERM/SIGINT; then stops the node's pods and removes their sandboxes. */
 export async function runNodeDaemon(cfg: NodeDaemonConfig): Promise<void> {
   const log = (m: string) => process.stdout.write(`${new Date().toISOString()} ${m}\n`);
+  // `ip` runs (pod netns, CNI) through a small helper shell: cmdrunner.ts says why.
+  const commands = new CommandHelperPool(2);
+  setCommandRunner(commands.runner);
   const client = new ApiClient(loadKubeconfig(cfg.kubeconfig), { userAgent: `podnet-node/${cfg.nodeName}` });
   const agent = await startAgent({
     client, nodeName: cfg.nodeName, clusterName: cfg.clusterName, nodeNetns: cfg.netns,
@@ -97,5 +102,6 @@ export async function runNodeDaemon(cfg: NodeDaemonConfig): Promise<void> {
     await proxy.stop().catch((e: unknown) => log(`proxy stop: ${(e as Error).message}`));
     await agent.stop({ teardown: true }).catch((e: unknown) => log(`agent stop: ${(e as Error).message}`));
     client.close();
+    commands.close();
   });
 }

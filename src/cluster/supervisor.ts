@@ -91,10 +91,21 @@ export async function runSupervisor(name: string): Promise<void> {
       onUpdate: (_o, n) => { void syncRoutes(n); },
     },
   });
+  /** Per node: the pod ranges whose routes were put in place, and when. Node updates are mostly
+   *  heartbeats (every 10 s per node): they re-apply the routes (repairing any removed since)
+   *  only once a minute, as each pass is three `ip` runs per node, and forks stall the API server. */
+  const routed = new Map<string, { key: string; at: number }>();
+  const ROUTE_RESYNC_MS = 60_000;
   async function syncRoutes(n: KObject): Promise<void> {
     const cidrs = ((n.spec as { podCIDRs?: string[] } | undefined)?.podCIDRs) ?? [];
     const node = plan.nodes.find((x) => x.name === n.metadata.name);
     if (!node) return;
+    const key = cidrs.join(',');
+    const last = routed.get(node.name);
+    if (last?.key === key && Date.now() - last.at < ROUTE_RESYNC_MS) return;
+    const mark = { key, at: Date.now() };
+    routed.set(node.name, mark);
+    let failed = false;
     for (const cidr of cidrs) {
       const fam = mustParseCIDR(cidr).family;
       const via = node.addresses.map((a) => a.split('/')[0]).find((a) => (fam === 'IPv4') === !a.includes(':'));
@@ -105,9 +116,12 @@ export async function runSupervisor(name: string): Promise<void> {
           if (other.name !== node.name) await new Ip(other.netns).routeReplace({ dst: cidr, gw: via, dev: 'eth0' });
         }
       } catch (e) {
+        failed = true;
         log(`routes for ${cidr} via ${via}: ${(e as Error).message}`);
       }
     }
+    // try again on the node's next update
+    if (failed && routed.get(node.name) === mark) routed.delete(node.name);
   }
   routes.start();
   // The host reaches ClusterIPs through the first node, whose proxy rewrites (and masquerades)

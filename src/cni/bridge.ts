@@ -169,6 +169,9 @@ export async function inNamedNetns(): Promise<string | undefined> {
   return undefined;
 }
 
+/** The named namespace this process runs in (a long-lived caller runs many ADDs). */
+let selfNamedNetns: Promise<string | undefined> | undefined;
+
 /** Node namespaces whose forwarding this process has already switched on (in-process mode). */
 const forwardingDone = new Set<string>();
 
@@ -182,7 +185,10 @@ async function enableForwarding(families: Set<4 | 6>, nodeNetns?: string): Promi
     forwardingDone.add(key);
     return;
   }
-  const ns = await inNamedNetns();
+  // A process never changes its network namespace (Node.js has no setns): look it up once, as
+  // the lookup stats every entry of /run/netns, one per pod, and would run on every ADD.
+  selfNamedNetns ??= inNamedNetns();
+  const ns = await selfNamedNetns;
   if (!ns) {
     process.stderr.write('podnet cni: not in a named network namespace; leaving IP forwarding unchanged\n');
     return;
@@ -268,7 +274,8 @@ function podRoutes(conf: PodnetNetConf, ips: readonly AllocatedIP[]): RouteConfi
 
 // ---------------------------------------------------------------- ADD
 
-export async function cmdAdd(conf: PodnetNetConf, a: CniArgs, nodeNetns?: string): Promise<CniResult> {
+/** `loopbackUp`: also bring the pod's `lo` up, for a runtime that would otherwise run `ip` for it alone. */
+export async function cmdAdd(conf: PodnetNetConf, a: CniArgs, nodeNetns?: string, opts: { loopbackUp?: boolean } = {}): Promise<CniResult> {
   validateNetConf(conf);
   if (!(await netnsExists(a.netns))) throw new CniError(ErrorCode.ContainerUnknown, `network namespace ${a.netns} does not exist`);
   const ipam = ipamOf(conf);
@@ -332,6 +339,7 @@ export async function cmdAdd(conf: PodnetNetConf, a: CniArgs, nodeNetns?: string
     }
     const routes = podRoutes(conf, ips);
     await pod.batch([
+      ...(opts.loopbackUp ? ['link set dev lo up'] : []),
       ...ips.map((ip) => `address add ${ip.address} dev ${a.ifname}${ip.family === 6 ? ' nodad' : ''}`),
       `link set dev ${a.ifname} up`,
       ...routes.map((r) => `route add ${r.dst} via ${r.gw} dev ${a.ifname}${r.mtu ? ` mtu ${r.mtu}` : ''}`),

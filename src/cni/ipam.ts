@@ -299,6 +299,9 @@ export interface AllocatedIP {
 
 const LOCK_TIMEOUT_MS = 10_000;
 
+/** Per store directory: the tail of this process's queue of lock holders. */
+const localQueues = new Map<string, Promise<void>>();
+
 /** The on-disk store of one network. */
 export class IpamStore {
   constructor(readonly dir: string) {}
@@ -307,8 +310,28 @@ export class IpamStore {
     return path.join(this.dir, ip);
   }
 
-  /** Run fn holding the network's lock file (created O_EXCL; a lock whose pid is gone is broken). */
+  /**
+   * Run fn holding the network's lock file (created O_EXCL; a lock whose pid is gone is broken).
+   * Callers in this process queue in memory first: a long-lived runtime that runs the plugin
+   * in-process (podnet's agent) starts many pods at once, and polling the lock file every 10 ms
+   * from each of them costs more than the allocations themselves.
+   */
   async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const prev = localQueues.get(this.dir) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => { release = r; });
+    const tail = prev.then(() => mine);
+    localQueues.set(this.dir, tail);
+    await prev;
+    try {
+      return await this.withFileLock(fn);
+    } finally {
+      release();
+      if (localQueues.get(this.dir) === tail) localQueues.delete(this.dir);
+    }
+  }
+
+  private async withFileLock<T>(fn: () => Promise<T>): Promise<T> {
     await fs.mkdir(this.dir, { recursive: true, mode: 0o755 });
     const lock = path.join(this.dir, 'lock');
     const deadline = Date.now() + LOCK_TIMEOUT_MS;

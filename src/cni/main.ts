@@ -51,8 +51,10 @@ function need(env: CniEnv, name: string): string {
  * Run one CNI invocation. Never throws: failures become CNI error JSON with exit code 1.
  * `nodeNetns`: act for that node namespace from outside it (a runtime in-process, as podnet's
  * agent is), instead of in the namespace this process runs in (a runtime exec'ing the plugin).
+ * `loopbackUp`: on ADD, also bring the pod's `lo` up (what a runtime otherwise does itself or
+ * with the loopback plugin), in the same `ip` run as the pod's interface.
  */
-export async function runCniPlugin(env: CniEnv, stdin: string, opts: { nodeNetns?: string } = {}): Promise<CniOutput> {
+export async function runCniPlugin(env: CniEnv, stdin: string, opts: { nodeNetns?: string; loopbackUp?: boolean } = {}): Promise<CniOutput> {
   let version = CNI_VERSION;
   try {
     const cmd = env.CNI_COMMAND;
@@ -123,7 +125,7 @@ export async function runCniPlugin(env: CniEnv, stdin: string, opts: { nodeNetns
 
     switch (cmd as CniCommand) {
       case 'ADD': {
-        const result = await cmdAdd(conf, args, opts.nodeNetns);
+        const result = await cmdAdd(conf, args, opts.nodeNetns, { loopbackUp: opts.loopbackUp });
         return { stdout: JSON.stringify(convertResult(result, version)) + '\n', exitCode: 0 };
       }
       case 'DEL':

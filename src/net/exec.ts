@@ -54,9 +54,34 @@ export function netnsArgv(cmd: string, args: readonly string[], netns?: string):
   return ['ip', 'netns', 'exec', netns, cmd, ...args];
 }
 
+/**
+ * Runs an argv somewhere other than a child of this process, or returns undefined to leave it to
+ * run(). Resolves with the result (code -1 when killed); `timedOut` when it ran past its limit.
+ */
+export type CommandRunner = (argv: readonly string[], input: string, timeoutMs: number) =>
+  Promise<ExecResult & { timedOut?: boolean }> | undefined;
+
+let commandRunner: CommandRunner | undefined;
+
+/**
+ * Hands this process's run() calls (those with the default environment) to `r`. A long-lived
+ * process with a large heap (a node daemon) uses a small helper process: each fork of a large
+ * process costs it page-table copies and then copy-on-write faults on every page it writes.
+ */
+export function setCommandRunner(r: CommandRunner | undefined): void {
+  commandRunner = r;
+}
+
 /** Run `cmd args…` (inside opts.netns when given). Rejects with ExecError on a non-zero exit. */
 export function run(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   const argv = netnsArgv(cmd, args, opts.netns);
+  const delegated = opts.env === undefined ? commandRunner?.(argv, opts.input ?? '', opts.timeoutMs ?? 30_000) : undefined;
+  if (delegated) {
+    return delegated.then(({ timedOut, ...res }) => {
+      if (res.code === 0 || opts.allowFailure) return res;
+      throw new ExecError(argv, res.code, res.stdout, res.stderr, timedOut ? `timed out after ${opts.timeoutMs ?? 30_000} ms` : undefined);
+    });
+  }
   return new Promise((resolve, reject) => {
     let child;
     try {

@@ -2,29 +2,40 @@
 // registry.k8s.io/e2e-test-images/agnhost binary (a cobra program named "app").
 
 import { FlagDef, FlagError, FlagValues, HELP_FLAG, KLOG_FLAGS, flagUsages, parseFlags } from './flags.js';
-import { netexecFlags, netexecLong, netexecShort, runNetexec } from './netexec.js';
-import {
-  fakeGitserverFlags, livenessFlags, pauseFlags, porterFlags, runFakeGitserver, runLiveness, runPause, runPorter,
-  runServeHostname, runTestWebserver, serveHostnameFlags, testWebserverFlags,
-} from './servers.js';
-import {
-  connectFlags, logsGeneratorFlags, runConnect, runDnsServerList, runDnsSuffix, runEntrypointTester, runEtcHosts,
-  runLogsGenerator,
-} from './tools.js';
 
 export const AGNHOST_VERSION = '2.53';
+
+/** What a subcommand's module provides: its flags and its entry point. */
+interface Impl {
+  flags: FlagDef[];
+  run: (v: FlagValues, args: string[], rawArgv: string[]) => void | Promise<void>;
+}
 
 interface Command {
   name: string;
   use?: string;
   short: string;
   long?: string;
-  flags: FlagDef[];
   /** cobra.MaximumNArgs / ExactArgs; undefined: any */
   maxArgs?: number;
   exactArgs?: number;
-  run: (v: FlagValues, args: string[], rawArgv: string[]) => void | Promise<void>;
+  /**
+   * Loads the subcommand's module. Only the chosen one is loaded: every pod of a built-in image
+   * is a Node.js start, and the modules of the other subcommands (and the built-ins they import:
+   * https, tls, dns, child_process) would add to each start's CPU time for nothing.
+   */
+  load: () => Promise<Impl>;
 }
+
+const NETEXEC_SHORT = 'Creates HTTP(S), UDP, and (optionally) SCTP servers with various endpoints';
+const NETEXEC_LONG = `Starts a HTTP(S) server on given port with the endpoints /, /clientip, /header, /dial,
+/echo, /exit, /healthz, /readyz, /hostname, /hostName, /redirect, /shell, /shutdown and /upload,
+and a UDP server on the given UDP port answering "hostname", "echo <msg>" and "clientip".
+The UDP server can be disabled by setting --udp-port to -1. SCTP is not supported by podnet.`;
+
+const netexec = async (): Promise<Impl> => { const m = await import('./netexec.js'); return { flags: m.netexecFlags, run: m.runNetexec }; };
+const servers = () => import('./servers.js');
+const tools = () => import('./tools.js');
 
 const COMMANDS: Command[] = [
   {
@@ -36,42 +47,35 @@ const COMMANDS: Command[] = [
 * DNS - An error in DNS resolution
 * REFUSED - Connection refused
 * OTHER - Other networking error (eg, "no route to host")`,
-    flags: connectFlags, exactArgs: 1, run: runConnect,
-  },
-  { name: 'dns-server-list', short: "Prints the host's DNS Server list", long: 'Prints the DNS Server list of this host.', flags: [], maxArgs: 0, run: runDnsServerList },
-  { name: 'dns-suffix', short: "Prints the host's DNS suffix list", long: 'Prints the DNS suffixes of this host.', flags: [], maxArgs: 0, run: runDnsSuffix },
-  { name: 'entrypoint-tester', short: "Prints the args it's passed and exits", long: "Prints the args it's passed and exits.", flags: [], run: runEntrypointTester },
-  { name: 'etc-hosts', short: "Prints the host's /etc/hosts file", long: 'Prints the "hosts" file of this host."', flags: [], maxArgs: 0, run: runEtcHosts },
+    exactArgs: 1, load: async () => { const m = await tools(); return { flags: m.connectFlags, run: m.runConnect }; } },
+  { name: 'dns-server-list', short: "Prints the host's DNS Server list", long: 'Prints the DNS Server list of this host.', maxArgs: 0, load: async () => { const m = await tools(); return { flags: [], run: m.runDnsServerList }; } },
+  { name: 'dns-suffix', short: "Prints the host's DNS suffix list", long: 'Prints the DNS suffixes of this host.', maxArgs: 0, load: async () => { const m = await tools(); return { flags: [], run: m.runDnsSuffix }; } },
+  { name: 'entrypoint-tester', short: "Prints the args it's passed and exits", long: "Prints the args it's passed and exits.", load: async () => { const m = await tools(); return { flags: [], run: m.runEntrypointTester }; } },
+  { name: 'etc-hosts', short: "Prints the host's /etc/hosts file", long: 'Prints the "hosts" file of this host."', maxArgs: 0, load: async () => { const m = await tools(); return { flags: [], run: m.runEtcHosts }; } },
   {
     name: 'fake-gitserver', short: 'Fakes a git server',
     long: 'When doing "git clone http://localhost:8000", you will clone an empty git repo named "localhost" on local.\nYou can also use "git clone http://localhost:8000 my-repo-name" to rename that repo.',
-    flags: fakeGitserverFlags, maxArgs: 0, run: runFakeGitserver,
-  },
+    maxArgs: 0, load: async () => { const m = await servers(); return { flags: m.fakeGitserverFlags, run: m.runFakeGitserver }; } },
   {
     name: 'liveness', short: 'Starts a server that is alive for 10 seconds',
     long: 'A simple server that is alive for 10 seconds, then reports unhealthy for the rest of its (hopefully) short existence. Failures can be emulated by passing parameters to specific URLs.',
-    flags: livenessFlags, maxArgs: 0, run: runLiveness,
-  },
+    maxArgs: 0, load: async () => { const m = await servers(); return { flags: m.livenessFlags, run: m.runLiveness }; } },
   {
     name: 'logs-generator', short: 'Outputs lines of logs to stdout uniformly',
-    long: 'Outputs <linesTotal> lines of logs to stdout uniformly for <duration>', flags: logsGeneratorFlags, maxArgs: 0, run: runLogsGenerator,
-  },
-  { name: 'netexec', short: netexecShort, long: netexecLong, flags: netexecFlags, maxArgs: 0, run: runNetexec },
+    long: 'Outputs <linesTotal> lines of logs to stdout uniformly for <duration>', maxArgs: 0, load: async () => { const m = await tools(); return { flags: m.logsGeneratorFlags, run: m.runLogsGenerator }; } },
+  { name: 'netexec', short: NETEXEC_SHORT, long: NETEXEC_LONG, maxArgs: 0, load: netexec },
   {
     name: 'pause', short: 'Pauses the execution',
-    long: 'Pauses the execution. Useful for keeping the containers running, so other commands can be executed.', flags: pauseFlags, maxArgs: 0, run: runPause,
-  },
+    long: 'Pauses the execution. Useful for keeping the containers running, so other commands can be executed.', maxArgs: 0, load: async () => { const m = await servers(); return { flags: m.pauseFlags, run: m.runPause }; } },
   {
     name: 'porter', short: 'Serves requested data on ports specified in ENV variables',
     long: 'Serves requested data on ports specified in environment variables of the form SERVE_{PORT,TCP_PORT,UDP_PORT,TLS_PORT,SCTP_PORT}_[NNNN].',
-    flags: porterFlags, maxArgs: 0, run: runPorter,
-  },
-  { name: 'serve-hostname', short: 'Serves the hostname', long: 'Serves the hostname through HTTP / TCP / UDP on the given port.', flags: serveHostnameFlags, maxArgs: 0, run: runServeHostname },
+    maxArgs: 0, load: async () => { const m = await servers(); return { flags: m.porterFlags, run: m.runPorter }; } },
+  { name: 'serve-hostname', short: 'Serves the hostname', long: 'Serves the hostname through HTTP / TCP / UDP on the given port.', maxArgs: 0, load: async () => { const m = await servers(); return { flags: m.serveHostnameFlags, run: m.runServeHostname }; } },
   {
     name: 'test-webserver', short: 'Starts a simple HTTP fileserver',
     long: 'Starts a simple HTTP fileserver on the given --port, which serves any file specified in the URL path, if it exists.',
-    flags: testWebserverFlags, maxArgs: 0, run: runTestWebserver,
-  },
+    maxArgs: 0, load: async () => { const m = await servers(); return { flags: m.testWebserverFlags, run: m.runTestWebserver }; } },
 ];
 
 /** Upstream subcommands that podnet's built-in agnhost does not implement. */
@@ -109,8 +113,8 @@ Use "app [command] --help" for more information about a command.
 `;
 }
 
-function commandUsage(c: Command): string {
-  const local = [...c.flags, { ...HELP_FLAG, usage: `help for ${c.name}` }];
+function commandUsage(c: Command, impl: Impl): string {
+  const local = [...impl.flags, { ...HELP_FLAG, usage: `help for ${c.name}` }];
   return `Usage:
   app ${c.use ?? c.name} [flags]
 
@@ -122,8 +126,8 @@ ${flagUsages(KLOG_FLAGS)}
 `;
 }
 
-function commandHelp(c: Command): string {
-  return `${c.long ?? c.short}\n\n${commandUsage(c)}`;
+function commandHelp(c: Command, impl: Impl): string {
+  return `${c.long ?? c.short}\n\n${commandUsage(c, impl)}`;
 }
 
 /** Index of the subcommand name in argv, skipping root persistent flags and their values. */
@@ -174,7 +178,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
       out(`Unknown help topic [\`${target}\`]\n${rootUsage()}`);
       return 0;
     }
-    out(c ? commandHelp(c) : rootUsage());
+    out(c ? commandHelp(c, await c.load()) : rootUsage());
     return 0;
   }
   const cmd = COMMANDS.find((c) => c.name === name);
@@ -186,29 +190,30 @@ export async function main(argv: string[]): Promise<number | undefined> {
     err(`Error: unknown command "${name}" for "app"\nRun 'app --help' for usage.\n`);
     return 1;
   }
-  const defs = [...cmd.flags, { ...HELP_FLAG, usage: `help for ${cmd.name}` }, ...KLOG_FLAGS];
+  const impl = await cmd.load();
+  const defs = [...impl.flags, { ...HELP_FLAG, usage: `help for ${cmd.name}` }, ...KLOG_FLAGS];
   let parsed;
   try {
     parsed = parseFlags(defs, rest);
   } catch (e) {
     if (!(e instanceof FlagError)) throw e;
-    err(`Error: ${e.message}\n${commandUsage(cmd)}\n`);
+    err(`Error: ${e.message}\n${commandUsage(cmd, impl)}\n`);
     return 1;
   }
   if (parsed.values.help) {
-    out(commandHelp(cmd));
+    out(commandHelp(cmd, impl));
     return 0;
   }
   const n = parsed.args.length;
   if (cmd.exactArgs !== undefined && n !== cmd.exactArgs) {
-    err(`Error: accepts ${cmd.exactArgs} arg(s), received ${n}\n${commandUsage(cmd)}\n`);
+    err(`Error: accepts ${cmd.exactArgs} arg(s), received ${n}\n${commandUsage(cmd, impl)}\n`);
     return 1;
   }
   if (cmd.maxArgs !== undefined && n > cmd.maxArgs) {
-    err(`Error: accepts at most ${cmd.maxArgs} arg(s), received ${n}\n${commandUsage(cmd)}\n`);
+    err(`Error: accepts at most ${cmd.maxArgs} arg(s), received ${n}\n${commandUsage(cmd, impl)}\n`);
     return 1;
   }
-  await cmd.run(parsed.values, parsed.args, argv);
+  await impl.run(parsed.values, parsed.args, argv);
   return undefined;
 }
 

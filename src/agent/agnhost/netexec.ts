@@ -2,14 +2,14 @@
 // upstream's test/images/agnhost/netexec.
 
 import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as https from 'node:https';
 import * as dgram from 'node:dgram';
-import * as dns from 'node:dns/promises';
+import type * as dns from 'node:dns/promises';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
-import { randomInt } from 'node:crypto';
+import type * as childProcess from 'node:child_process';
+import { createRequire } from 'node:module';
 import { FlagDef, FlagValues, atoi, parseGoDuration } from './flags.js';
 import {
   UPLOAD_DIR_ENV, canonicalHeaderKey, cleanPath, errnoText, fatal, getHostName, goJSONMap, goNow,
@@ -27,11 +27,12 @@ export const netexecFlags: FlagDef[] = [
   { name: 'udp-port', type: 'int', def: 8081, usage: 'UDP Listen Port' },
 ];
 
-export const netexecShort = 'Creates HTTP(S), UDP, and (optionally) SCTP servers with various endpoints';
-export const netexecLong = `Starts a HTTP(S) server on given port with the endpoints /, /clientip, /header, /dial,
-/echo, /exit, /healthz, /readyz, /hostname, /hostName, /redirect, /shell, /shutdown and /upload,
-and a UDP server on the given UDP port answering "hostname", "echo <msg>" and "clientip".
-The UDP server can be disabled by setting --udp-port to -1. SCTP is not supported by podnet.`;
+// Built-ins only some endpoints or flags need (TLS, /shell, /dial by name) load on first use: every
+// netexec pod is a Node.js start, and loading them up front would add to each start's CPU time.
+const lazyRequire = createRequire(import.meta.url);
+const httpsModule = () => lazyRequire('node:https') as typeof https;
+const dnsModule = () => lazyRequire('node:dns/promises') as typeof dns;
+const childProcessModule = () => lazyRequire('node:child_process') as typeof childProcess;
 
 /** A request as the handlers see it (the real one, or the synthetic one of --http-override). */
 interface Req {
@@ -272,7 +273,7 @@ export function runShell(cmd: string, shellPath = '/bin/sh'): Promise<{ output: 
     const chunks: Buffer[] = [];
     let child;
     try {
-      child = spawn(shellPath, ['-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = childProcessModule().spawn(shellPath, ['-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (e) {
       resolve({ output: Buffer.alloc(0), error: `fork/exec ${shellPath}: ${(e as Error).message}` });
       return;
@@ -321,7 +322,7 @@ const uploadHandler: Handler = (req, res) => {
   let name = '';
   let fd = -1;
   for (let attempt = 0; attempt < 100 && fd < 0; attempt++) {
-    name = path.join(dir, `upload${randomInt(1_000_000_000, 4_294_967_295)}`);
+    name = path.join(dir, `upload${1_000_000_000 + Math.floor(Math.random() * 3_294_967_295)}`);
     try {
       fd = fs.openSync(name, 'wx', 0o600);
     } catch (e) {
@@ -373,7 +374,7 @@ async function resolveAddr(proto: 'tcp' | 'udp', host: string, port: string): Pr
   }
   if (net.isIP(host) === 0) {
     try {
-      const all = await dns.lookup(host, { all: true });
+      const all = await dnsModule().lookup(host, { all: true });
       const pick = all.find((a) => a.family === 4) ?? all[0];
       if (!pick) throw new Error('no such host');
       ip = pick.address;
@@ -740,7 +741,7 @@ export function runNetexec(v: FlagValues): void {
       fatal(`open ${keyFile}: no such file or directory`);
     }
     try {
-      server = https.createServer({ cert, key }, handler);
+      server = httpsModule().createServer({ cert, key }, handler);
     } catch (e) {
       fatal(`tls: ${(e as Error).message}`);
     }
