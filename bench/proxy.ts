@@ -9,11 +9,11 @@
 //      pod IP (target ≥ 95%).
 // Side by side in the same run: the same Services dispatched by one linear rule list (the
 // iptables-mode shape: one rule per service port matching daddr + protocol + dport, in a chain)
-// instead of podnet's verdict map, for sync time and first-packet latency. The per-Service and
-// per-endpoint chains are identical in both shapes; only the dispatch differs.
+// instead of podnet's verdict map, for sync time and first-packet latency. Everything after the
+// dispatch (the shared chains, the endpoints maps) is identical in both shapes.
 //
 // Topology (inside the bench's own namespaces; nothing on the host):
-//   pnEb-cli   10.250.1.2/24 ── veth ── pnEb-node 10.250.1.1 | 10.250.2.1 ── veth ── pnEb-srv 10.250.2.2/24
+//   pnPx-cli   10.250.1.2/24 ── veth ── pnPx-node 10.250.1.1 | 10.250.2.1 ── veth ── pnPx-srv 10.250.2.2/24
 //   Services 10.251.0.0/16 (the client routes them via the node); fake endpoints 10.252.0.0/15,
 //   never contacted; the last Service's one endpoint is the server (10.250.2.2:8080).
 // The namespaces (and so every table and link in them) and the server process are removed at
@@ -27,7 +27,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
 import { run } from '../src/net/exec.js';
-import { RealNft, type NftBackend } from '../src/net/nft.js';
+import { NftSession, RealNft, type NftBackend } from '../src/net/nft.js';
 import type { ServiceRecord, SliceRecord } from '../src/proxy/model.js';
 import { Proxier } from '../src/proxy/proxier.js';
 import { CH, computeBase, computeService, defaultConfig, MAPS, type ProxyConfig, type ServiceRules } from '../src/proxy/rules.js';
@@ -43,9 +43,9 @@ const CONNECTS = envInt('PODNET_BENCH_PROXY_CONNECTS', 2000);
 const MB = envInt('PODNET_BENCH_PROXY_MB', 256);
 const ROUNDS = envInt('PODNET_BENCH_PROXY_ROUNDS', 5);
 
-const NODE = 'pnEb-node', CLIENT = 'pnEb-cli', SERVER = 'pnEb-srv';
+const NODE = 'pnPx-node', CLIENT = 'pnPx-cli', SERVER = 'pnPx-srv';
 const NAMESPACES = [NODE, CLIENT, SERVER];
-const TABLE = 'pnEb-proxy', LINEAR_TABLE = 'pnEb-linear';
+const TABLE = 'pnPx-proxy', LINEAR_TABLE = 'pnPx-linear';
 const SERVER_IP = '10.250.2.2', SERVER_PORT = 8080;
 
 const log = (s: string) => process.stdout.write(`${s}\n`);
@@ -176,7 +176,7 @@ async function client(args: string[]): Promise<unknown> {
 
 async function buildTopology(): Promise<void> {
   for (const ns of NAMESPACES) { await sh('ip', ['netns', 'add', ns]); await sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']); }
-  for (const [peer, link, nodeAddr, peerAddr] of [[CLIENT, 'pnEbc0', '10.250.1.1/24', '10.250.1.2/24'], [SERVER, 'pnEbs0', '10.250.2.1/24', `${SERVER_IP}/24`]] as const) {
+  for (const [peer, link, nodeAddr, peerAddr] of [[CLIENT, 'pnPxc0', '10.250.1.1/24', '10.250.1.2/24'], [SERVER, 'pnPxs0', '10.250.2.1/24', `${SERVER_IP}/24`]] as const) {
     await sh('ip', ['-n', NODE, 'link', 'add', link, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', peer]);
     await sh('ip', ['-n', NODE, 'addr', 'add', nodeAddr, 'dev', link]);
     await sh('ip', ['-n', NODE, 'link', 'set', link, 'up']);
@@ -187,7 +187,7 @@ async function buildTopology(): Promise<void> {
   await sh('ip', ['-n', CLIENT, 'route', 'add', '10.250.2.0/24', 'via', '10.250.1.1']);
   await sh('ip', ['-n', SERVER, 'route', 'add', '10.250.1.0/24', 'via', '10.250.2.1']);
   // The node needs some route for the service range; packets are DNATed before they use it.
-  await sh('ip', ['-n', NODE, 'route', 'add', '10.251.0.0/16', 'dev', 'pnEbs0']);
+  await sh('ip', ['-n', NODE, 'route', 'add', '10.251.0.0/16', 'dev', 'pnPxs0']);
   await sh('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], NODE);
 }
 
@@ -224,7 +224,9 @@ async function measureSync(n: number): Promise<SyncFigures> {
   await destroyTable(TABLE);
   // Stale chains are deleted a second after a change, in a transaction of their own; keep them
   // out of the figure for one change (they cost one more `nft -f` later, off the critical path).
-  const proxier = new Proxier({ config: cfg, backend: new RealNft('inet', TABLE, NODE), staleChainAgeMs: 3_600_000, conntrack: undefined });
+  // As the proxy runs: full syncs through `nft -f`, partial ones through one long-lived `nft -i`.
+  const session = new NftSession('inet', TABLE, NODE);
+  const proxier = new Proxier({ config: cfg, backend: session, staleChainAgeMs: 3_600_000, conntrack: undefined });
   proxier.ready = true;
   for (const s of w.services) proxier.upsertService(s);
   for (const s of w.slices) proxier.upsertSlice(s);
@@ -246,6 +248,8 @@ async function measureSync(n: number): Promise<SyncFigures> {
     partial.push(now() - t);
     if (res.kind !== 'partial' || res.services.length !== 1) throw new Error(`expected a partial sync of one Service, got ${res.kind} of ${res.services.length}`);
   }
+  await session.close();
+  if (session.counts.session < PARTIAL_RUNS) log(`   (only ${session.counts.session} of ${PARTIAL_RUNS} partial syncs went through the nft session)`);
   await destroyTable(TABLE);
 
   // The same Services in the linear shape: a full load, then per change what iptables mode

@@ -93,9 +93,14 @@ export function cloneTableState(st: TableState): TableState {
   return { family: st.family, table: st.table, rs: st.rs?.clone() };
 }
 
-function keyArity(type: string): number {
-  return type.split(':')[0]!.split(' . ').length;
+/** The number of parts of a set's or map's key ("typeof a . b : c" and "type_a . type_b : c" alike). */
+export function keyArity(type: string): number {
+  return type.replace(/^typeof\s+/, '').split(':')[0]!.split(' . ').length;
 }
+
+/** `dnat … to KEY map @M` and `KEY @S` lookups with a concatenated key: [key expression, set name]. */
+const MAP_LOOKUP = /\bto\s+(.+?)\s+map\s+@([A-Za-z_.][\w./-]*)/;
+const CONCAT_SET_LOOKUP = /((?:[\w-]+ [\w-]+ \. )+[\w-]+ [\w-]+) @([A-Za-z_.][\w./-]*)/;
 
 function addRuleRefs(rs: Ruleset, r: NftRule, d: number): void {
   for (const c of chainRefsOf(r.rule)) bump(rs.chainRefs, c, d);
@@ -109,6 +114,18 @@ function checkRuleRefs(rs: Ruleset, r: NftRule): void {
     if (target.hook) throw unsupported(`jump to base chain "${c}" (rule in ${r.chain})`);
   }
   for (const s of setRefsOf(r.rule)) if (!rs.sets.has(s)) throw notFound(`set or map "${s}" (rule in ${r.chain}: ${r.rule})`);
+  // A lookup's key must have the set's shape (nft refuses a mismatch: "datatype mismatch").
+  const lookups: Array<[string, string, boolean]> = [];
+  const ml = MAP_LOOKUP.exec(r.rule);
+  if (ml) lookups.push([ml[1]!, ml[2]!, true]);
+  const sl = CONCAT_SET_LOOKUP.exec(r.rule);
+  if (sl && !ml) lookups.push([sl[1]!, sl[2]!, false]);
+  for (const [key, name, isMap] of lookups) {
+    const set = rs.sets.get(name)!;
+    if (set.isMap !== isMap) throw new NftError(`Error: ${name} is not a ${isMap ? 'map' : 'set'} (rule in ${r.chain}: ${r.rule})`, 'invalid');
+    const parts = key.split(' . ').length;
+    if (parts !== keyArity(set.type)) throw new NftError(`Error: datatype mismatch: key "${key}" has ${parts} parts, ${name} (${set.type}) has ${keyArity(set.type)} (rule in ${r.chain})`, 'invalid');
+  }
 }
 
 /** Applies one op to `st` (mutating it), or throws an NftError naming the op. */
@@ -223,6 +240,9 @@ function applySet(rs: Ruleset, verb: NftOp['verb'], s: NftSet | NftMap): void {
         if (cur.isMap !== isMap || cur.type !== s.type) throw exists(`${s.kind} ${s.name} exists with type ${cur.type}`);
         return;
       }
+      // nft 1.0.6 rebuilds a typeof map's value from the kernel for every later command and fails
+      // on a transport header there ("conflicting protocols specified: ip vs. th").
+      if (/^typeof\s/.test(s.type) && /:.*\bth\b/.test(s.type)) throw unsupported(`${s.kind} ${s.name}: typeof value "${s.type.split(':')[1]!.trim()}" cannot be read back by nft 1.0.6: name a protocol (tcp dport)`);
       rs.sets.set(s.name, {
         name: s.name, isMap, type: s.type, flags: s.flags?.slice() ?? [], comment: s.comment, elements: new Map(),
         ...(s.kind === 'set' && s.timeout !== undefined ? { timeout: s.timeout } : {}),
@@ -288,7 +308,8 @@ interface HookCtx { type: string; hook: string }
 /** Statements the kernel allows only from some hooks. */
 function statementProblem(rule: string, ctx: HookCtx): string | undefined {
   const words = new Set(rule.split(/\s+/));
-  if ((words.has('dnat') || words.has('redirect')) && !(ctx.type === 'nat' && (ctx.hook === 'prerouting' || ctx.hook === 'output'))) {
+  // The dnat/redirect statement, not the `ct status dnat` match.
+  if (/(?:^|\s)(?:dnat\s+(?:ip6?\s+)?to|redirect)\b/.test(rule) && !(ctx.type === 'nat' && (ctx.hook === 'prerouting' || ctx.hook === 'output'))) {
     return 'dnat is only allowed in nat chains on the prerouting and output hooks';
   }
   if ((words.has('masquerade') || words.has('snat')) && !(ctx.type === 'nat' && (ctx.hook === 'postrouting' || ctx.hook === 'input'))) {
@@ -419,6 +440,7 @@ function parseSpec(inner: string): Record<string, string> {
   for (const part of splitTop(inner, ';')) {
     const m = /^(\w+)\s+([\s\S]*)$/.exec(part);
     if (!m) continue;
+    if (m[1] === 'typeof') { out.type = `typeof ${m[2]!.trim()}`; continue; }
     if (m[1] === 'type' && /\bhook\b/.test(m[2]!)) {
       const h = /^(\w+)\s+hook\s+(\w+)\s+priority\s+(.+)$/.exec(m[2]!);
       if (h) { out.type = h[1]!; out.hook = h[2]!; out.priority = h[3]!.trim(); }
@@ -538,6 +560,7 @@ export function parseListing(text: string): Ruleset | undefined {
         const b = lines[i]!;
         let m: RegExpExecArray | null;
         if ((m = /^type\s+(.+)$/.exec(b))) s.type = m[1]!.trim();
+        else if ((m = /^typeof\s+(.+)$/.exec(b))) s.type = `typeof ${m[1]!.trim()}`;
         else if ((m = /^flags\s+(.+)$/.exec(b))) s.flags = m[1]!.split(',').map((f) => f.trim());
         else if ((m = /^timeout\s+(\S+)$/.exec(b))) s.timeout = parseDuration(m[1]!);
         else if ((m = /^comment\s+"([^"]*)"$/.exec(b))) s.comment = m[1];

@@ -7,7 +7,7 @@
 // fake and the tracer read the few shapes their component emits, and the real kernel parses
 // the rest. Comments are allowed on every object, as STYLE.md item 4 asks.
 
-import { run, type ExecOptions } from './exec.js';
+import { netnsArgv, run, type ExecOptions } from './exec.js';
 
 export type NftFamily = 'ip' | 'ip6' | 'inet' | 'arp' | 'bridge' | 'netdev';
 export type Verb = 'add' | 'create' | 'insert' | 'replace' | 'flush' | 'delete' | 'destroy';
@@ -49,7 +49,7 @@ export interface NftSet {
 export interface NftMap {
   kind: 'map';
   name: string;
-  /** "ipv4_addr . inet_proto . inet_service : verdict" */
+  /** "ipv4_addr . inet_proto . inet_service : verdict", or "typeof ip daddr . numgen random mod 1 : ip daddr . th dport" */
   type: string;
   flags?: string[];
   comment?: string;
@@ -158,7 +158,7 @@ export function opText(op: NftOp, family: NftFamily, table: string): string {
     case 'map': {
       if (verb === 'destroy') return `add ${obj.kind} ${t} ${obj.name} { type ${obj.type} ; }\ndelete ${obj.kind} ${t} ${obj.name}`;
       if (verb !== 'add' && verb !== 'create') return `${verb} ${obj.kind} ${t} ${obj.name}`;
-      const parts = [`type ${obj.type}`];
+      const parts = [obj.type.startsWith('typeof ') ? obj.type : `type ${obj.type}`];
       if (obj.flags?.length) parts.push(`flags ${obj.flags.join(',')}`);
       if (obj.kind === 'set' && obj.timeout !== undefined) parts.push(`timeout ${obj.timeout}s`);
       if (obj.comment !== undefined) parts.push(`comment ${quote(obj.comment)}`);
@@ -238,11 +238,38 @@ export class Transaction {
 
   get size(): number { return this.ops.length; }
 
-  /** The `nft -f` input. */
+  /**
+   * The `nft -f` input. Consecutive element ops of one verb on one set become one command
+   * (`add element T S { a, b, … }`): nft 1.0.6 spends ~100 µs per command, so a full sync with
+   * 100,000 endpoints costs seconds more as one command per element.
+   */
   text(): string {
-    return this.ops.map((op) => opText(op, this.family, this.table)).join('\n') + (this.ops.length ? '\n' : '');
+    const lines: string[] = [];
+    for (let i = 0; i < this.ops.length;) {
+      const op = this.ops[i]!;
+      const o = op.obj;
+      if (o.kind === 'element') {
+        const withValue = op.verb === 'add' || op.verb === 'create';
+        const items: string[] = [];
+        let j = i;
+        for (; j < this.ops.length && items.length < ELEMENTS_PER_COMMAND; j++) {
+          const n = this.ops[j]!;
+          if (n.verb !== op.verb || n.obj.kind !== 'element' || n.obj.set !== o.set) break;
+          items.push(elementText(n.obj, withValue));
+        }
+        lines.push(`${op.verb} element ${this.family} ${this.table} ${o.set} { ${items.join(', ')} }`);
+        i = j;
+        continue;
+      }
+      lines.push(opText(op, this.family, this.table));
+      i++;
+    }
+    return lines.join('\n') + (lines.length ? '\n' : '');
   }
 }
+
+/** Elements per batched element command in Transaction.text(). */
+const ELEMENTS_PER_COMMAND = 10_000;
 
 /** The errno-style class of an nft failure, as far as the message tells. */
 export type NftErrorKind = 'not-found' | 'exists' | 'busy' | 'invalid' | 'loop' | 'unsupported' | 'other';
@@ -357,4 +384,142 @@ export function planStaleChainCleanup<S extends { stale: Map<string, number> }>(
   const stale = new Map(installed.stale);
   for (const name of due) stale.delete(name);
   return { tx, installed: { ...installed, stale } };
+}
+
+/** Transactions longer than this (characters of nft text) go through `nft -f` even in a session. */
+export const SESSION_TEXT_MAX = 64 * 1024;
+
+/**
+ * A real backend that keeps one `nft -i` running (in `netns`) for small transactions. With nft
+ * 1.0.6 a new `nft -f` (and `ip netns exec`) costs 10-30 ms before it does anything; the session
+ * pays that once. nft still reloads its cache of the table for every transaction (our own commit
+ * changes the ruleset generation), so the table must stay small in what that cache holds — chains
+ * and sets — for a transaction to stay cheap.
+ *
+ * Protocol: one transaction is its commands joined by "; " on ONE line, which nft runs as one
+ * batch, all or nothing as with `nft -f`. After it goes a fence line that is no command; nft
+ * answers it on stderr, without touching netlink, with a syntax error quoting it, so everything
+ * on stderr before that answer is what the transaction said. Big transactions (full syncs) use
+ * `nft -f`, and so does everything once the session has died or been closed — until a later
+ * transaction starts a new one.
+ */
+export class NftSession implements NftBackend {
+  private readonly file: RealNft;
+  private proc: import('node:child_process').ChildProcessWithoutNullStreams | undefined;
+  private stderr = '';
+  private waiting: { fence: string; done: (said: string) => void; fail: (e: Error) => void; timer: NodeJS.Timeout } | undefined;
+  private seq = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  /** Transactions that went through the session, through `nft -f`, and session (re)starts. */
+  readonly counts = { session: 0, file: 0, starts: 0 };
+
+  constructor(readonly family: NftFamily, readonly table: string, readonly netns?: string, private readonly timeoutMs = 10_000) {
+    this.file = new RealNft(family, table, netns);
+  }
+
+  newTransaction(): Transaction { return this.file.newTransaction(); }
+  list(): Promise<NftNames> { return this.file.list(); }
+  listing(): Promise<string> { return this.file.listing(); }
+
+  /** Transactions run one at a time, in order. */
+  run(tx: Transaction): Promise<void> {
+    const next = this.queue.then(() => this.runOne(tx));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async runOne(tx: Transaction): Promise<void> {
+    if (tx.family !== this.family || tx.table !== this.table) throw new Error(`nft: transaction for ${tx.family} ${tx.table} run on ${this.family} ${this.table}`);
+    if (tx.size === 0) return;
+    const text = tx.text();
+    if (this.closed || text.length > SESSION_TEXT_MAX) {
+      // Start the session meanwhile, so its start-up is not in the way of the next small change.
+      if (!this.closed) await this.ensureStarted().catch(() => undefined);
+      this.counts.file++;
+      return this.file.run(tx);
+    }
+    let said: string;
+    try {
+      said = await this.exchange(text.trimEnd().split('\n').join('; '));
+    } catch (e) {
+      // The session died or hung: whether the batch was applied is unknown, so report failure
+      // (the proxier's next sync is then a full one, through `nft -f` or a new session).
+      throw e instanceof NftError ? e : new NftError(String(e));
+    }
+    this.counts.session++;
+    // Errors start with "Error:", or with a location ("internal:0:0-0: Error: …").
+    if (/\bError:/.test(said)) {
+      const msg = said.trim();
+      throw new NftError(`nft (session) failed on table ${this.family} ${this.table}: ${msg}`, nftErrorKind(msg));
+    }
+  }
+
+  private async ensureStarted(): Promise<import('node:child_process').ChildProcessWithoutNullStreams> {
+    if (this.proc) return this.proc;
+    const { spawn } = await import('node:child_process');
+    const [cmd, ...args] = netnsArgv('nft', ['-i'], this.netns);
+    const p = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.counts.starts++;
+    this.proc = p;
+    this.stderr = '';
+    p.stdout.resume(); // transactions print nothing
+    p.stderr.setEncoding('utf8');
+    p.stderr.on('data', (d: string) => { this.stderr += d; this.answer(); });
+    p.stdin.on('error', () => undefined); // reported by 'exit'
+    p.on('error', (e) => this.lost(p, new NftError(`nft -i: ${e.message}`)));
+    p.on('exit', (code, sig) => this.lost(p, new NftError(`nft -i exited (${code ?? sig})${this.stderr.trim() ? `: ${this.stderr.trim().slice(0, 300)}` : ''}`)));
+    return p;
+  }
+
+  private lost(p: import('node:child_process').ChildProcessWithoutNullStreams, e: Error): void {
+    if (this.proc !== p) return;
+    this.proc = undefined;
+    const w = this.waiting;
+    this.waiting = undefined;
+    if (w) { clearTimeout(w.timer); w.fail(e); }
+  }
+
+  /** Resolves the waiting transaction once the fence's answer ("…\n<fence>\n<carets>\n") is in. */
+  private answer(): void {
+    const w = this.waiting;
+    if (!w) return;
+    const at = this.stderr.indexOf(`\n${w.fence}\n`);
+    if (at < 0) return;
+    const end = this.stderr.indexOf('\n', at + w.fence.length + 2);
+    if (end < 0) return;
+    const before = this.stderr.slice(0, at);
+    const fenceError = before.lastIndexOf('Error:');
+    this.stderr = this.stderr.slice(end + 1);
+    this.waiting = undefined;
+    clearTimeout(w.timer);
+    w.done(fenceError >= 0 ? before.slice(0, fenceError) : before);
+  }
+
+  private async exchange(line: string): Promise<string> {
+    const p = await this.ensureStarted();
+    const fence = `podnet-fence-${++this.seq}`;
+    return new Promise<string>((done, fail) => {
+      const timer = setTimeout(() => {
+        this.lost(p, new NftError(`nft -i did not answer within ${this.timeoutMs} ms`));
+        if (p.pid !== undefined) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
+      }, this.timeoutMs);
+      this.waiting = { fence, done, fail, timer };
+      p.stdin.write(`${line}\n${fence}\n`);
+    });
+  }
+
+  /** Ends the session (nft exits at the end of its input); later transactions use `nft -f`. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.queue;
+    const p = this.proc;
+    this.proc = undefined;
+    if (!p) return;
+    await new Promise<void>((done) => {
+      const t = setTimeout(() => { if (p.pid !== undefined) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } } done(); }, 2000);
+      p.once('exit', () => { clearTimeout(t); done(); });
+      p.stdin.end();
+    });
+  }
 }

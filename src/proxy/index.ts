@@ -8,7 +8,7 @@ import { Informer } from '../client/informer.js';
 import { loadKubeconfig } from '../client/kubeconfig.js';
 import { ENDPOINTSLICES, NODES, SERVICES } from '../client/resources.js';
 import { EventRecorder } from '../controllers/scheduler.js';
-import { RealNft, type NftBackend } from '../net/nft.js';
+import { NftSession, RealNft, type NftBackend } from '../net/nft.js';
 import { runConntrack } from './conntrack.js';
 import { listenIn, listenHere, ServiceHealthServer } from './healthcheck.js';
 import { healthRoute, metricsRoute, parseBindAddress, ProxyHealth, ProxyMetrics, serveHttp, TO_BE_DELETED_TAINT } from './metrics.js';
@@ -80,7 +80,9 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     clusterCIDRs: opts.clusterCIDRs ?? [],
     nodePortAddresses: opts.nodePortAddresses ?? [],
   });
-  const backend = opts.backend ?? new RealNft('inet', cfg.table, opts.netns);
+  // One long-lived `nft -i` for partial syncs (full syncs and listings still use `nft -f`/`nft list`).
+  const session = opts.backend ? undefined : new NftSession('inet', cfg.table, opts.netns);
+  const backend = opts.backend ?? session!;
   let conntrackBroken = false;
   const proxier = new Proxier({
     config: cfg, backend, log, syncPeriodMs: opts.syncPeriodMs,
@@ -231,6 +233,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     synced: () => new Promise<void>((resolve) => { waiting.push(resolve); runner!.run(); }),
     stop: async () => {
       await runner!.stop();
+      await session?.close();
       await Promise.all([svcInformer.stop(), sliceInformer.stop(), nodeInformer.stop()]);
       await Promise.all([...servers.map((s) => s.close()), healthChecks?.close()]);
       if (!opts.client) client.close();

@@ -169,7 +169,14 @@ export class Proxier {
     const full = this.needFull || !this.installed || now - this.lastFull >= (this.opts.syncPeriodMs ?? 3_600_000);
     const dirty = this.dirty;
     this.dirty = new Set();
-    const before = this.installed;
+    // What was programmed for the Services this sync may change, for conntrack cleanup (a partial
+    // plan updates the installed state in place).
+    const before = new Map<string, ServicePortInfo[]>();
+    for (const key of full ? this.installed?.services.keys() ?? [] : dirty) {
+      const ports = this.installed?.services.get(key)?.ports;
+      if (ports) before.set(key, ports);
+    }
+    const hadInstalled = this.installed !== undefined;
     try {
       let plan;
       if (full) {
@@ -187,21 +194,23 @@ export class Proxier {
       this.installed = plan.installed;
       this.needFull = false;
       if (full) this.lastFull = now;
-      await this.cleanConntrack(before, plan.installed, full ? undefined : dirty);
+      if (hadInstalled) await this.cleanConntrack(before, plan.installed, full ? undefined : dirty);
       return { kind: full ? 'full' : 'partial', services: full ? plan.changedServices : [...dirty].sort(), ops: plan.tx.size, staleDeleted };
     } catch (e) {
       for (const k of dirty) this.dirty.add(k);
       this.needFull = true;
+      // A partial plan may have updated the installed state before its transaction failed; only
+      // the stale-chain times are still read from it, by the full sync that comes next.
       throw e;
     }
   }
 
-  private async cleanConntrack(before: Installed | undefined, after: Installed, only: Set<string> | undefined): Promise<void> {
+  private async cleanConntrack(before: Map<string, ServicePortInfo[]>, after: Installed, only: Set<string> | undefined): Promise<void> {
     const run = this.opts.conntrack;
-    if (!run || !before) return;
-    const keys = only ?? new Set([...before.services.keys()]);
+    if (!run) return;
+    const keys = only ?? new Set(before.keys());
     for (const key of keys) {
-      const flows = staleUdpFlows(before.services.get(key)?.ports ?? [], after.services.get(key)?.ports ?? []);
+      const flows = staleUdpFlows(before.get(key) ?? [], after.services.get(key)?.ports ?? []);
       for (const args of flows) {
         try { await run(args); } catch (e) { this.opts.log?.(`conntrack cleanup for ${key}: ${(e as Error).message}`); }
       }

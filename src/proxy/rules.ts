@@ -1,13 +1,24 @@
 // The pure core of the proxy: Services + EndpointSlices → the desired nftables ruleset, in
-// kube-proxy nftables mode's shape (pkg/proxy/nftables), all in one `inet` table:
+// kube-proxy nftables mode's shape (pkg/proxy/nftables), all in one `inet` table, reshaped so that
+// the number of chains does not grow with the number of Services (issue 5):
 //
 //   nat-prerouting / nat-output ─ jump services ─ daddr . l4proto . dport vmap @service-ips-vN
 //                                             └─ (node address) l4proto . dport vmap @service-nodeports-vN
-//        → service-H-ns/name/tcp/port   (Cluster policy)   ┐  numgen random mod N vmap → endpoint-H-…
-//        → local-H-…                    (Local policy)     ┤  (ClientIP affinity: @affinity-H-… first)
-//        → external-H-…                 (external traffic) ┘  → endpoint chain: hairpin mark, dnat
+//     → clusterip-cluster-3-v4   (ClusterIP: masquerade from outside the pod network)  ┐ shared by every
+//     → external-cluster-3-v4    (external, Cluster policy: masquerade)                │ service port with
+//     → external-local-3-1-v4    (external, Local policy: pods and the node short-circuit)│ that many endpoints
+//     → dnat-cluster-3-v4: dnat to daddr . l4proto . dport . numgen random mod 3 map @cluster-endpoints-v4
 //   filter-input/forward/output ─ ct state new ─ endpoints-check ─ @no-endpoint-… → reject / drop
-//   nat-postrouting ─ masquerading: masquerade what was marked by mark-for-masquerade
+//   nat-postrouting ─ masquerading: hairpin (@hairpin-vN: saddr . daddr of local endpoints), then
+//                     masquerade what was marked by mark-for-masquerade
+//
+// A Service is map elements only — its dispatch elements and one element per endpoint in an
+// endpoints map keyed by (entry address, protocol, port, index) — so a change to it is an
+// element-only transaction and the table holds a few dozen chains whatever its size. nft 1.0.6
+// loads every chain of the table before it applies any element or rule command, and the kernel
+// names and binds sets in time that grows with their number, so per-Service chains or sets would
+// make every sync grow with the table (docs/benchmarks.md `## proxy`). Services with ClientIP
+// affinity keep kube-proxy's per-Service and per-endpoint chains (the affinity sets need them).
 //
 // Per-packet cost is a few map lookups whatever the number of Services. Nothing here does I/O:
 // computeBase(config) and computeService(service, slices, config) return plain data that
@@ -60,10 +71,15 @@ export interface ServicePortInfo {
   hasEndpoints: boolean;
 }
 
-/** Everything one Service contributes. Chains and sets are owned by it alone; map elements are keyed globally. */
+/**
+ * Everything one Service contributes. `chains` and sets are owned by it alone; `sharedChains`
+ * (named for what they do, e.g. dnat-cluster-3-v4, same content for every user) and map
+ * elements are keyed globally and claimed by every Service that uses them.
+ */
 export interface ServiceRules {
   key: string;
   chains: ChainSpec[];
+  sharedChains: ChainSpec[];
   sets: SetSpec[];
   elements: ElementSpec[];
   ports: ServicePortInfo[];
@@ -94,6 +110,22 @@ export const MAPS = {
   noEndpointServices: (f: Family) => `no-endpoint-services-${fam(f)}`,
   noEndpointNodePorts: (f: Family) => `no-endpoint-nodeports-${fam(f)}`,
   nodePortIPs: (f: Family) => `nodeport-ips-${fam(f)}`,
+  /** (entry address, protocol, port, index) → endpoint address . port; nodeport: (protocol, node port, index). One per protocol (see computeBase). */
+  endpoints: (kind: EndpointKind, f: Family, nodePort: boolean, p: L4) => `${nodePort ? 'nodeport-' : ''}${kind}-endpoints-${p}-${fam(f)}`,
+  /** saddr . daddr of this node's endpoints: a pod that reached itself through a Service. */
+  hairpin: (f: Family) => `hairpin-${fam(f)}`,
+};
+
+export type EndpointKind = 'cluster' | 'local';
+export type L4 = 'tcp' | 'udp' | 'sctp';
+const L4S: readonly L4[] = ['tcp', 'udp', 'sctp'];
+
+/** The shared chains, named for what they do and how many endpoints they choose among. */
+export const SHARED = {
+  dnat: (kind: EndpointKind, n: number, f: Family, nodePort: boolean, p: L4) => `dnat-${nodePort ? 'nodeport-' : ''}${kind}-${p}-${n}-${fam(f)}`,
+  clusterIP: (kind: EndpointKind, n: number, f: Family, p: L4) => `clusterip-${kind}-${p}-${n}-${fam(f)}`,
+  externalCluster: (n: number, f: Family, nodePort: boolean, p: L4) => `${nodePort ? 'nodeport-' : ''}external-cluster-${p}-${n}-${fam(f)}`,
+  externalLocal: (n: number, m: number, f: Family, nodePort: boolean, p: L4) => `${nodePort ? 'nodeport-' : ''}external-local-${p}-${n}-${m}-${fam(f)}`,
 };
 
 const PREFIX_MAX = 16;
@@ -176,6 +208,19 @@ export function computeBase(cfg: ProxyConfig): BaseRules {
       { kind: 'map', name: MAPS.noEndpointServices(f), type: `${addr} . inet_proto . inet_service : verdict`, comment: `reject or drop traffic to services without usable endpoints (IP${fam(f)})` },
       { kind: 'map', name: MAPS.noEndpointNodePorts(f), type: 'inet_proto . inet_service : verdict', comment: `reject or drop traffic to NodePorts without usable endpoints (IP${fam(f)})` },
     );
+    // typeof, because the numgen part has no type of its own. One map per protocol: nft 1.0.6
+    // cannot read back a value of "ip daddr . th dport" from the kernel ("conflicting
+    // protocols"), and a value of "ip daddr . tcp dport" makes the dnat rule match TCP only.
+    const entryKey = (np: boolean, l4: L4) => `typeof ${np ? '' : `${x} daddr . `}meta l4proto . th dport . numgen random mod 1 : ${x} daddr . ${l4} dport`;
+    for (const kind of ['cluster', 'local'] as const) {
+      for (const l4 of L4S) {
+        sets.push(
+          { kind: 'map', name: MAPS.endpoints(kind, f, false, l4), type: entryKey(false, l4), comment: `${kind === 'cluster' ? 'Cluster' : 'Local'}-policy ${l4.toUpperCase()} endpoints by service address, port and index (IP${fam(f)})` },
+          { kind: 'map', name: MAPS.endpoints(kind, f, true, l4), type: entryKey(true, l4), comment: `${kind === 'cluster' ? 'Cluster' : 'Local'}-policy ${l4.toUpperCase()} endpoints by node port and index (IP${fam(f)})` },
+        );
+      }
+    }
+    sets.push({ kind: 'set', name: MAPS.hairpin(f), type: `${addr} . ${addr}`, comment: `a local endpoint reaching itself through a service (IP${fam(f)})` });
     const nodeAddr = explicit
       ? `${x} daddr @${MAPS.nodePortIPs(f)}`
       : `fib daddr type local ${x} daddr != ${f === 4 ? '127.0.0.0/8' : '::1'}`;
@@ -200,6 +245,9 @@ export function computeBase(cfg: ProxyConfig): BaseRules {
     ] },
     { name: CH.markMasq, comment: 'mark a connection for masquerading', rules: [{ rule: `meta mark set meta mark | ${mark}` }] },
     { name: CH.masquerading, comment: 'masquerade marked connections', rules: [
+      // After DNAT daddr is the endpoint: an endpoint that reached itself must see the reply come from the service.
+      { rule: `ct status dnat ip saddr . ip daddr @${MAPS.hairpin(4)} jump ${CH.markMasq}`, comment: 'hairpin' },
+      { rule: `ct status dnat ip6 saddr . ip6 daddr @${MAPS.hairpin(6)} jump ${CH.markMasq}`, comment: 'hairpin' },
       { rule: `meta mark & ${mark} == 0x00000000 return` },
       { rule: `meta mark set meta mark ^ ${mark}` },
       { rule: 'masquerade fully-random' },
@@ -221,7 +269,7 @@ function familiesOf(svc: ServiceRecord): Family[] {
  */
 export function computeService(svc: ServiceRecord, slices: readonly SliceRecord[], cfg: ProxyConfig): ServiceRules | undefined {
   if (svc.type === 'ExternalName' || svc.clusterIPs.length === 0) return undefined;
-  const out: ServiceRules = { key: `${svc.namespace}/${svc.name}`, chains: [], sets: [], elements: [], ports: [] };
+  const out: ServiceRules = { key: `${svc.namespace}/${svc.name}`, chains: [], sharedChains: [], sets: [], elements: [], ports: [] };
   for (const f of familiesOf(svc)) {
     for (const port of svc.ports) computePort(svc, port, f, slices, cfg, out);
   }
@@ -229,10 +277,7 @@ export function computeService(svc: ServiceRecord, slices: readonly SliceRecord[
 }
 
 function computePort(svc: ServiceRecord, port: ServicePortRecord, f: Family, slices: readonly SliceRecord[], cfg: ProxyConfig, out: ServiceRules): void {
-  const x = ipX(f);
   const p = proto(port.protocol);
-  const base = servicePortBase(svc, port, f);
-  const names = chainNames(base);
   const portName = `${svc.namespace}/${svc.name}:${port.name}`;
   const clusterIP = svc.clusterIPs.find((ip) => familyOf(ip) === f)!;
   const externalIPs = svc.externalIPs.filter((ip) => familyOf(ip) === f);
@@ -240,7 +285,126 @@ function computePort(svc: ServiceRecord, port: ServicePortRecord, f: Family, sli
   const policy = portPolicy(svc, port, f);
   const eps = endpointsFor(port, f, slices, cfg.nodeName);
   const cat = categorize(eps, policy, { nodeName: cfg.nodeName, zone: cfg.zone });
-  const cidrs = cfg.clusterCIDRs.filter((c) => familyOf(c.split('/')[0]!) === f);
+
+  out.ports.push({
+    name: portName, family: f, protocol: port.protocol, port: port.port, nodePort: port.nodePort, clusterIP, externalIPs,
+    loadBalancerIPs: lbIPs, endpoints: cat.reachable.map(endpointString), hasEndpoints: cat.hasAny,
+  });
+  // Hairpin: only an endpoint on this node (or of unknown node) can reach itself through this node's rules.
+  for (const ep of cat.reachable) if (ep.isLocal || ep.nodeName === undefined) out.elements.push({ set: MAPS.hairpin(f), key: [ep.ip, ep.ip] });
+
+  const ctx: PortCtx = { svc, port, f, p, portName, clusterIP, externalIPs, lbIPs, policy, cat, cfg, out };
+  if (svc.affinityTimeout !== undefined) computeAffinityPort(ctx);
+  else computeSharedPort(ctx);
+}
+
+interface PortCtx {
+  svc: ServiceRecord; port: ServicePortRecord; f: Family; p: string; portName: string; clusterIP: string; externalIPs: string[]; lbIPs: string[];
+  policy: ReturnType<typeof portPolicy>; cat: ReturnType<typeof categorize>; cfg: ProxyConfig; out: ServiceRules;
+}
+
+const podCIDRs = (cfg: ProxyConfig, f: Family) => cfg.clusterCIDRs.filter((c) => familyOf(c.split('/')[0]!) === f);
+
+/** The shared chain that DNATs to one of `n` endpoints of `kind` found by the packet's entry key. */
+export function dnatChain(kind: EndpointKind, n: number, f: Family, nodePort: boolean, l4: L4): ChainSpec {
+  const x = ipX(f);
+  const key = `${nodePort ? '' : `${x} daddr . `}meta l4proto . th dport . numgen random mod ${n}`;
+  return {
+    name: SHARED.dnat(kind, n, f, nodePort, l4),
+    comment: `DNAT to one of ${n} ${kind === 'cluster' ? 'Cluster' : 'Local'}-policy ${l4.toUpperCase()} endpoints by ${nodePort ? 'node port' : 'service address and port'} (IP${fam(f)})`,
+    rules: [{ rule: `dnat ${x} to ${key} map @${MAPS.endpoints(kind, f, nodePort, l4)}` }],
+  };
+}
+
+/**
+ * A service port without ClientIP affinity: map elements, and claims on the shared chains they
+ * point at. Dispatch elements say which chain (so how many endpoints, which policy); endpoint
+ * elements say which endpoint each index is.
+ */
+function computeSharedPort(c: PortCtx): void {
+  const { f, port, portName, clusterIP, policy, cat, cfg, out } = c;
+  const p = c.p as L4;
+  const x = ipX(f);
+  const cidrs = podCIDRs(cfg, f);
+  const cluster = cat.cluster ?? [], local = cat.local ?? [];
+  const n = cluster.length, m = local.length;
+  const claimed = new Map<string, ChainSpec>();
+  const claim = (spec: ChainSpec): string => { claimed.set(spec.name, spec); return spec.name; };
+  const dnat = (kind: EndpointKind, nodePort: boolean) => claim(dnatChain(kind, kind === 'cluster' ? n : m, f, nodePort, p));
+  const el = (set: string, key: string[], value: string) => out.elements.push({ set, key, value, comment: portName });
+  // Endpoint elements go without a comment: their key starts with the service address or node
+  // port, whose dispatch element names the Service; a comment on each of 100,000 endpoints would
+  // add a tenth to a full sync.
+  const endpointElements = (kind: EndpointKind, nodePort: boolean, entry: string[]) =>
+    (kind === 'cluster' ? cluster : local).forEach((ep, i) => out.elements.push({ set: MAPS.endpoints(kind, f, nodePort, p), key: [...entry, String(i)], value: `${ep.ip} . ${ep.port}` }));
+
+  // No endpoints anywhere: reject. Endpoints, but none this policy may use here: drop (as upstream).
+  const noEndpointVerdict = !cat.hasAny ? `goto ${CH.reject}` : 'drop';
+
+  // ClusterIP: internal traffic policy.
+  const internal: EndpointKind = policy.internalLocal ? 'local' : 'cluster';
+  const internalCount = internal === 'local' ? m : n;
+  const vkey = (ip: string) => [ip, p, String(port.port)];
+  if (internalCount > 0) {
+    let target = dnat(internal, false);
+    if (cidrs.length > 0) {
+      // Traffic from outside the pod network to the ClusterIP may leave the node again: masquerade it.
+      target = claim({ name: SHARED.clusterIP(internal, internalCount, f, p), comment: `ClusterIP traffic to ${internalCount} ${internal === 'cluster' ? 'Cluster' : 'Local'}-policy ${p.toUpperCase()} endpoints (IP${fam(f)})`, rules: [
+        { rule: `${x} saddr != ${addrList(cidrs)} jump ${CH.markMasq}`, comment: 'masquerade traffic from outside the pod network' },
+        { rule: `goto ${target}` },
+      ] });
+    }
+    el(MAPS.serviceIPs(f), vkey(clusterIP), `goto ${target}`);
+    endpointElements(internal, false, vkey(clusterIP));
+  } else {
+    el(MAPS.noEndpointServices(f), vkey(clusterIP), noEndpointVerdict);
+  }
+
+  // External IPs, load-balancer IPs and the node port: external traffic policy.
+  const hasExternal = policy.externalLocal ? m > 0 : n > 0;
+  const externalTarget = (nodePort: boolean): string | undefined => {
+    if (!policy.externalLocal) {
+      if (n === 0) return undefined;
+      return claim({ name: SHARED.externalCluster(n, f, nodePort, p), comment: `external traffic to ${n} Cluster-policy ${p.toUpperCase()} endpoints${nodePort ? ' by node port' : ''} (IP${fam(f)})`, rules: [
+        // The endpoint may be on another node: the reply must come back through this one.
+        { rule: `jump ${CH.markMasq}` },
+        { rule: `goto ${dnat('cluster', nodePort)}` },
+      ] });
+    }
+    if (n === 0 && m === 0) return undefined;
+    // Pods and the node itself are not subject to the external policy (as if they went out to a load balancer and back).
+    const rules: RuleSpec[] = [];
+    if (n > 0 && cidrs.length > 0) rules.push({ rule: `${x} saddr ${addrList(cidrs)} goto ${dnat('cluster', nodePort)}`, comment: 'short-circuit pod traffic' });
+    rules.push({ rule: `fib saddr type local jump ${CH.markMasq}`, comment: 'masquerade local traffic' });
+    if (n > 0) rules.push({ rule: `fib saddr type local goto ${dnat('cluster', nodePort)}`, comment: 'short-circuit local traffic' });
+    if (m > 0) rules.push({ rule: `goto ${dnat('local', nodePort)}` });
+    return claim({ name: SHARED.externalLocal(n, m, f, nodePort, p), comment: `external traffic to ${m} Local-policy ${p.toUpperCase()} endpoints (${n} Cluster-policy for pods and the node)${nodePort ? ' by node port' : ''} (IP${fam(f)})`, rules });
+  };
+  const externalEntries: Array<{ nodePort: boolean; key: string[]; dispatch: string; noEndpoints: string }> = [];
+  for (const ip of [...c.externalIPs, ...c.lbIPs]) externalEntries.push({ nodePort: false, key: vkey(ip), dispatch: MAPS.serviceIPs(f), noEndpoints: MAPS.noEndpointServices(f) });
+  if (port.nodePort) externalEntries.push({ nodePort: true, key: [p, String(port.nodePort)], dispatch: MAPS.serviceNodePorts(f), noEndpoints: MAPS.noEndpointNodePorts(f) });
+  for (const e of externalEntries) {
+    const target = cat.hasAny ? externalTarget(e.nodePort) : undefined;
+    if (target) {
+      el(e.dispatch, e.key, `goto ${target}`);
+      endpointElements('cluster', e.nodePort, e.key);
+      if (policy.externalLocal) endpointElements('local', e.nodePort, e.key);
+    }
+    if (!hasExternal || !target) el(e.noEndpoints, e.key, noEndpointVerdict);
+  }
+  out.sharedChains.push(...claimed.values());
+}
+
+/**
+ * A service port with ClientIP affinity: kube-proxy's per-port chains (affinity checks, then a
+ * random endpoint chain that records the client in that endpoint's affinity set and DNATs).
+ */
+function computeAffinityPort(c: PortCtx): void {
+  const { svc, port, f, p, portName, clusterIP, externalIPs, lbIPs, policy, cat, cfg, out } = c;
+  const x = ipX(f);
+  const base = servicePortBase(svc, port, f);
+  const names = chainNames(base);
+  const cidrs = podCIDRs(cfg, f);
 
   const usesClusterChain = (cat.cluster?.length ?? 0) > 0;
   const usesLocalChain = (cat.local?.length ?? 0) > 0;
@@ -252,11 +416,6 @@ function computePort(svc: ServiceRecord, port: ServicePortRecord, f: Family, sli
   // No endpoints anywhere: reject. Endpoints, but none this policy may use here: drop (as upstream).
   const internalVerdict = !cat.hasAny ? `goto ${CH.reject}` : 'drop';
   const externalVerdict = internalVerdict;
-
-  out.ports.push({
-    name: portName, family: f, protocol: port.protocol, port: port.port, nodePort: port.nodePort, clusterIP, externalIPs,
-    loadBalancerIPs: lbIPs, endpoints: cat.reachable.map(endpointString), hasEndpoints: cat.hasAny,
-  });
 
   const vkey = (ip: string) => [ip, p, String(port.port)];
   const el = (set: string, key: string[], value: string, comment?: string) => out.elements.push({ set, key, value, ...(comment ? { comment } : {}) });
@@ -275,7 +434,6 @@ function computePort(svc: ServiceRecord, port: ServicePortRecord, f: Family, sli
     if (!hasExternal) el(MAPS.noEndpointNodePorts(f), [p, String(port.nodePort)], externalVerdict, portName);
   }
 
-  const affinity = svc.affinityTimeout !== undefined;
   const epNames = (ep: Endpoint) => endpointNames(base, ep);
 
   const policyChain = (name: string, endpoints: Endpoint[], comment: string): ChainSpec => {
@@ -284,7 +442,7 @@ function computePort(svc: ServiceRecord, port: ServicePortRecord, f: Family, sli
     if (name === internalChain && hasInternal && cidrs.length > 0) {
       rules.push({ rule: `${x} daddr ${clusterIP} ${p} dport ${port.port} ${x} saddr != ${addrList(cidrs)} jump ${CH.markMasq}` });
     }
-    if (affinity) for (const ep of endpoints) rules.push({ rule: `${x} saddr @${epNames(ep).affinity} goto ${epNames(ep).chain}` });
+    for (const ep of endpoints) rules.push({ rule: `${x} saddr @${epNames(ep).affinity} goto ${epNames(ep).chain}` });
     const arms = endpoints.map((ep, i) => `${i} : goto ${epNames(ep).chain}`).join(', ');
     rules.push({ rule: `numgen random mod ${endpoints.length} vmap { ${arms} }` });
     return { name, comment, rules };
@@ -309,15 +467,10 @@ function computePort(svc: ServiceRecord, port: ServicePortRecord, f: Family, sli
 
   for (const ep of cat.reachable) {
     const n = epNames(ep);
-    const rules: RuleSpec[] = [
-      // Hairpin: a pod reaching itself through the Service must see the reply come from the Service.
-      { rule: `${x} saddr ${ep.ip} jump ${CH.markMasq}` },
-    ];
-    if (affinity) {
-      rules.push({ rule: `update @${n.affinity} { ${x} saddr }` });
-      out.sets.push({ kind: 'set', name: n.affinity, type: f === 4 ? 'ipv4_addr' : 'ipv6_addr', flags: ['dynamic', 'timeout'], timeout: svc.affinityTimeout, comment: `${portName} ClientIP affinity to ${endpointString(ep)}` });
-    }
-    rules.push({ rule: `meta l4proto ${p} dnat ${x} to ${endpointString(ep)}` });
-    out.chains.push({ name: n.chain, comment: `${portName} endpoint ${endpointString(ep)}`, rules });
+    out.sets.push({ kind: 'set', name: n.affinity, type: f === 4 ? 'ipv4_addr' : 'ipv6_addr', flags: ['dynamic', 'timeout'], timeout: svc.affinityTimeout, comment: `${portName} ClientIP affinity to ${endpointString(ep)}` });
+    out.chains.push({ name: n.chain, comment: `${portName} endpoint ${endpointString(ep)}`, rules: [
+      { rule: `update @${n.affinity} { ${x} saddr }` },
+      { rule: `meta l4proto ${p} dnat ${x} to ${endpointString(ep)}` },
+    ] });
   }
 }

@@ -12,6 +12,8 @@
 //
 // Map elements are keyed globally (two Services may claim one external IP:port): the first
 // claimant in key order wins, and the element moves to the next claimant when the winner goes.
+// Shared chains (dnat-cluster-3-v4, …: the same content for every Service that uses them) are
+// claimed the same way: created with their first claimant, retired with their last.
 
 import { joinKey, type NftNames, Transaction, type NftChain, planStaleChainCleanup } from '../net/nft.js';
 import type { BaseRules, ChainSpec, ElementSpec, ServiceRules, SetSpec } from './rules.js';
@@ -23,6 +25,8 @@ export interface Installed {
   elements: Map<string, ElementSpec>;
   /** element id → keys of the Services claiming it, sorted */
   claims: Map<string, string[]>;
+  /** shared chain name → keys of the Services claiming it, sorted */
+  chainClaims: Map<string, string[]>;
   /** chains flushed and awaiting deletion → when they were flushed (ms) */
   stale: Map<string, number>;
 }
@@ -57,6 +61,21 @@ function sortedKeys<T>(m: Map<string, T>): string[] {
   return [...m.keys()].sort();
 }
 
+/** The shared chains the Services claim (each once) and their claimants, in key order. */
+function claimChains(services: Map<string, ServiceRules>): { chains: Map<string, ChainSpec>; claims: Map<string, string[]> } {
+  const chains = new Map<string, ChainSpec>();
+  const claims = new Map<string, string[]>();
+  for (const key of sortedKeys(services)) {
+    for (const c of services.get(key)!.sharedChains) {
+      const k = claims.get(c.name);
+      if (k) { if (k[k.length - 1] !== key) k.push(key); continue; }
+      claims.set(c.name, [key]);
+      chains.set(c.name, c);
+    }
+  }
+  return { chains, claims };
+}
+
 /** The winning element of each id, claimants in key order. */
 function claimAll(services: Map<string, ServiceRules>): { elements: Map<string, ElementSpec>; claims: Map<string, string[]> } {
   const elements = new Map<string, ElementSpec>();
@@ -84,11 +103,13 @@ export function planFull(table: string, base: BaseRules, services: Map<string, S
   tx.add({ kind: 'table', comment: base.comment });
   const allSets: SetSpec[] = [...base.sets];
   const allChains: ChainSpec[] = [...base.chains];
+  const shared = claimChains(services);
   for (const key of sortedKeys(services)) {
     const s = services.get(key)!;
     allSets.push(...s.sets);
     allChains.push(...s.chains);
   }
+  allChains.push(...[...shared.chains.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)));
   for (const s of allSets) tx.add(setObj(s));
   for (const c of allChains) { tx.add(chainObj(c)); tx.flush(chainObj(c)); }
   for (const c of allChains) addRules(tx, c);
@@ -109,19 +130,24 @@ export function planFull(table: string, base: BaseRules, services: Map<string, S
     for (const name of existing.sets.slice().sort()) if (!wantSets.has(name)) tx.delete({ kind: 'set', name, type: '' });
     for (const name of existing.maps.slice().sort()) if (!wantSets.has(name)) tx.delete({ kind: 'map', name, type: ':' });
   }
-  return { tx, installed: { base, services: new Map(services), elements, claims, stale }, changedServices: sortedKeys(services) };
+  return { tx, installed: { base, services: new Map(services), elements, claims, chainClaims: shared.claims, stale }, changedServices: sortedKeys(services) };
 }
 
 /**
  * The transaction for the Services in `changes` (key → new rules, or undefined when the
  * Service is gone or ignored), relative to what `prev` says is installed.
+ *
+ * `prev` is consumed: its maps are updated in place and returned in the plan, because copying
+ * them (a claim and an element per endpoint: 100,000 entries at 10,000 Services) would make every
+ * partial sync cost time in proportion to the table. After a failed transaction the caller must
+ * not reuse `prev` for another partial plan (the proxier's next sync is a full one).
  */
 export function planPartial(table: string, prev: Installed, changes: Map<string, ServiceRules | undefined>, now: number): Plan {
   const tx = new Transaction('inet', table);
-  const services = new Map(prev.services);
-  const claims = new Map(prev.claims);
-  const elements = new Map(prev.elements);
-  const stale = new Map(prev.stale);
+  const { services, claims, chainClaims, elements, stale } = prev;
+  const sharedAffected = new Map<string, ChainSpec | undefined>();
+  // Whether each shared chain touched here was claimed before this plan.
+  const wasClaimed = new Map<string, boolean>();
 
   const toFlush: string[] = [];
   const toCreate: ChainSpec[] = [];
@@ -157,6 +183,18 @@ export function planPartial(table: string, prev: Installed, changes: Map<string,
     }
     for (const s of oldSets.values()) if (!nextSets.has(s.name)) setDeletes.push(s);
 
+    for (const c of [...(old?.sharedChains ?? []), ...(next?.sharedChains ?? [])]) if (!wasClaimed.has(c.name)) wasClaimed.set(c.name, chainClaims.has(c.name));
+    for (const c of old?.sharedChains ?? []) {
+      if (!sharedAffected.has(c.name)) sharedAffected.set(c.name, undefined);
+      const k = (chainClaims.get(c.name) ?? []).filter((x) => x !== key);
+      if (k.length) chainClaims.set(c.name, k); else chainClaims.delete(c.name);
+    }
+    for (const c of next?.sharedChains ?? []) {
+      sharedAffected.set(c.name, c);
+      const k = chainClaims.get(c.name) ?? [];
+      if (!k.includes(key)) { k.push(key); k.sort(); }
+      chainClaims.set(c.name, k);
+    }
     for (const e of old?.elements ?? []) {
       const id = elementId(e);
       affected.add(id);
@@ -171,6 +209,21 @@ export function planPartial(table: string, prev: Installed, changes: Map<string,
       claims.set(id, c);
     }
     if (next) services.set(key, next); else services.delete(key);
+  }
+
+  // Shared chains: created with their first claimant, retired with their last (their content
+  // depends only on their name, so a claimed chain never needs rewriting).
+  for (const name of [...sharedAffected.keys()].sort()) {
+    const was = wasClaimed.get(name) ?? false;
+    const spec = sharedAffected.get(name);
+    const now_ = chainClaims.has(name);
+    if (now_ && !was && spec) {
+      if (stale.has(name)) { toFlush.push(name); stale.delete(name); } else toCreate.push(spec);
+      toFill.push(spec);
+    } else if (!now_ && was) {
+      toFlush.push(name);
+      newlyStale.push(name);
+    }
   }
 
   // Order matters within the transaction: references must go before what they point at, and
@@ -196,7 +249,7 @@ export function planPartial(table: string, prev: Installed, changes: Map<string,
   for (const e of elementAdds) tx.add(elementObj(e));
   for (const name of newlyStale) stale.set(name, now);
 
-  return { tx, installed: { base: prev.base, services, elements, claims, stale }, changedServices: changed };
+  return { tx, installed: prev, changedServices: changed };
 }
 
 /** Deletes chains flushed at least `minAgeMs` ago; undefined when none is due. */

@@ -172,6 +172,13 @@ export function trace(rs: Ruleset, packet: Packet, opts: TraceOptions): TraceRes
       const w = t[i];
       if (w === undefined) return 'nomatch'; // a rule of matches only
       if (w === 'ct' && t[i + 1] === 'state' && t[i + 2] === 'new') { i += 3; continue; } // the tracer follows a connection's first packet
+      if (w === 'ct' && t[i + 1] === 'status' && t[i + 2] === 'dnat') { if (!dnatDone) return 'nomatch'; i += 3; continue; }
+      // saddr . daddr @set (hairpin): both addresses of the packet as it is now (after DNAT in postrouting).
+      if ((w === 'ip' || w === 'ip6') && t[i + 1] === 'saddr' && t[i + 2] === '.' && t[i + 3] === w && t[i + 4] === 'daddr' && t[i + 5]?.startsWith('@')) {
+        if ((w === 'ip') !== (family === 4)) return 'nomatch';
+        if (!setHas(t[i + 5]!.slice(1), joinKey([st.src, st.dst]))) return 'nomatch';
+        i += 6; continue;
+      }
       if ((w === 'ip' || w === 'ip6') && (t[i + 1] === 'saddr' || t[i + 1] === 'daddr') && t[i + 2] !== '.') {
         if ((w === 'ip') !== (family === 4)) return 'nomatch';
         const value = t[i + 1] === 'saddr' ? st.src : st.dst;
@@ -220,6 +227,30 @@ export function trace(rs: Ruleset, packet: Packet, opts: TraceOptions): TraceRes
       if (!e?.value) return 'nomatch';
       step();
       return verdictOf(chain, e.value, depth);
+    }
+    // DNAT through an endpoints map: the entry key (service address or node port) and a random index.
+    // (nft prints "th dport" back as "tcp dport" when the map's value names tcp.)
+    if ((m = /^dnat (ip6?) to (?:(ip6?) daddr \. )?meta l4proto \. (?:th|tcp|udp|sctp) dport \. numgen random mod (\d+) map @(\S+)$/.exec(rest.join(' ')))) {
+      if ((m[1] === 'ip') !== (family === 4) || (m[2] && m[2] !== m[1])) return 'nomatch';
+      if (dnatDone) throw new Error(`tracer: second dnat in ${chain.name}`);
+      const map = rs.sets.get(m[4]!);
+      if (!map?.isMap) throw new Error(`tracer: ${chain.name} uses missing map @${m[4]}`);
+      const n = Number(m[3]);
+      const entry = m[2] ? [st.dst, st.protocol, String(st.dport)] : [st.protocol, String(st.dport)];
+      const targets = Array.from({ length: n }, (_, k) => {
+        const v = map.elements.get(joinKey([...entry, String(k)]))?.value;
+        const vm = v ? /^(\S+) \. (\d+)$/.exec(v) : null;
+        return vm ? dnatTarget(vm[1]!.includes(':') ? `[${vm[1]}]:${vm[2]}` : `${vm[1]}:${vm[2]}`) : undefined;
+      });
+      res.candidates = targets.filter((x): x is string => x !== undefined);
+      const target = targets[opts.pick ? opts.pick(n) : 0];
+      if (target === undefined) return 'nomatch'; // the kernel's lookup misses: the rule does nothing
+      step();
+      res.dnat = target;
+      st.dst = /^\[?([^\]]+?)\]?:\d+$/.exec(target)![1]!;
+      st.dport = Number(target.slice(target.lastIndexOf(':') + 1));
+      dnatDone = true;
+      return { kind: 'accept' };
     }
     if (w === 'numgen' && t[i + 1] === 'random' && t[i + 2] === 'mod' && t[i + 4] === 'vmap' && t[i + 5]?.startsWith('{') && t.length === i + 6) {
       const n = Number(t[i + 3]);

@@ -210,3 +210,56 @@ describe('dump and reload', () => {
     failsWith(f, (tx) => tx.delete({ kind: 'chain', name: 'target' }), 'busy');
   });
 });
+
+describe('endpoints maps (the proxy shape of issue 5)', () => {
+  /** A table with one endpoints map, as the proxy declares it, and a dnat chain using it. */
+  function withEndpointsMap(): FakeNft {
+    const f = new FakeNft('inet', T);
+    f.runSync(f.newTransaction()
+      .add({ kind: 'table' })
+      .add({ kind: 'map', name: 'eps', type: 'typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . tcp dport' })
+      .add({ kind: 'set', name: 'hairpin', type: 'ipv4_addr . ipv4_addr' })
+      .add({ kind: 'chain', name: 'nat-prerouting', type: 'nat', hook: 'prerouting', priority: 'dstnat' })
+      .add({ kind: 'chain', name: 'nat-postrouting', type: 'nat', hook: 'postrouting', priority: 'srcnat' })
+      .add({ kind: 'rule', chain: 'nat-prerouting', rule: 'dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @eps' })
+      // `ct status dnat` is a match, not the dnat statement: allowed in postrouting.
+      .add({ kind: 'rule', chain: 'nat-postrouting', rule: 'ct status dnat ip saddr . ip daddr @hairpin masquerade' })
+      .add({ kind: 'element', set: 'eps', key: ['10.96.0.1', 'tcp', '80', '0'], value: '10.244.1.5 . 8080' }));
+    return f;
+  }
+
+  test('declared with typeof, batched per set in the text, read back from a listing', () => {
+    const tx = new Transaction('inet', T)
+      .add({ kind: 'map', name: 'eps', type: 'typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . udp dport' })
+      .add({ kind: 'element', set: 'eps', key: ['udp', '30053', '0'], value: '10.244.1.5 . 53' })
+      .add({ kind: 'element', set: 'eps', key: ['udp', '30053', '1'], value: '10.244.2.5 . 53' })
+      .delete({ kind: 'element', set: 'eps', key: ['udp', '30053', '2'] });
+    assert.equal(tx.text(), [
+      `add map inet ${T} eps { typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . udp dport ; }`,
+      `add element inet ${T} eps { udp . 30053 . 0 : 10.244.1.5 . 53, udp . 30053 . 1 : 10.244.2.5 . 53 }`,
+      `delete element inet ${T} eps { udp . 30053 . 2 }`,
+    ].join('\n') + '\n');
+    assert.equal(parseScript(tx.text()).ops.length, 4);
+    const rs = parseListing([
+      `table inet ${T} {`,
+      '\tmap eps {',
+      '\t\ttypeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . tcp dport',
+      '\t\telements = { 10.96.0.1 . tcp . 80 . 0 : 10.244.1.5 . 8080,',
+      '\t\t\t     10.96.0.1 . tcp . 80 . 1 : 10.244.2.5 . 8080 }',
+      '\t}',
+      '}',
+    ].join('\n'))!;
+    const eps = rs.sets.get('eps')!;
+    assert.equal(eps.type, 'typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . tcp dport');
+    assert.equal(eps.elements.get('10.96.0.1 . tcp . 80 . 1')?.value, '10.244.2.5 . 8080');
+  });
+
+  test('a lookup key of the wrong shape, a set used as a map, and a typeof value nft 1.0.6 cannot read back are refused', () => {
+    const f = withEndpointsMap();
+    failsWith(f, (tx) => tx.add({ kind: 'rule', chain: 'nat-prerouting', rule: 'dnat ip to meta l4proto . th dport . numgen random mod 2 map @eps' }), 'invalid');
+    failsWith(f, (tx) => tx.add({ kind: 'rule', chain: 'nat-prerouting', rule: 'dnat ip to ip saddr . ip daddr map @hairpin' }), 'invalid');
+    failsWith(f, (tx) => tx.add({ kind: 'rule', chain: 'nat-postrouting', rule: 'ip saddr . ip daddr . ip saddr @hairpin masquerade' }), 'invalid');
+    failsWith(f, (tx) => tx.add({ kind: 'map', name: 'bad', type: 'typeof ip daddr . th dport . numgen random mod 1 : ip daddr . th dport' }), 'unsupported');
+    failsWith(f, (tx) => tx.add({ kind: 'element', set: 'eps', key: ['10.96.0.1', 'tcp', '80'], value: '10.244.1.5 . 8080' }), 'invalid');
+  });
+});

@@ -52,15 +52,14 @@ function check(fake: FakeNft, rows: Array<[string, Packet, Expect]>): void {
 describe('ruleset', () => {
   test('whole table for one ClusterIP service with two endpoints (sorted dump)', () => {
     const fake = install([[makeService('ns', 'web'), [makeSlice('ns', 'web-1', 'web', [local(A1), remote(B1)])]]], config({ clusterCIDRs: ['10.244.0.0/16'] }));
-    const svc = `service-${nameHash('ns/web/tcp/http')}-ns/web/tcp/http`;
-    const e1 = `endpoint-${nameHash('ns/web/tcp/http__10.244.1.5/8080')}-ns/web/tcp/http__10.244.1.5/8080`;
-    const e2 = `endpoint-${nameHash('ns/web/tcp/http__10.244.2.5/8080')}-ns/web/tcp/http__10.244.2.5/8080`;
+    // No per-Service chain: the Service is map elements, pointing at chains shared by every
+    // service port with two Cluster-policy endpoints; only the local endpoint is a hairpin candidate.
     const t = `inet ${TABLE}`;
     const lines = fake.dump().trim().split('\n');
     const expected = [
       `add table ${t} { comment "rules for podnet proxy (kube-proxy nftables mode)" ; }`,
-      `add chain ${t} ${e1} { comment "ns/web:http endpoint 10.244.1.5:8080" ; }`,
-      `add chain ${t} ${e2} { comment "ns/web:http endpoint 10.244.2.5:8080" ; }`,
+      `add chain ${t} clusterip-cluster-tcp-2-v4 { comment "ClusterIP traffic to 2 Cluster-policy TCP endpoints (IPv4)" ; }`,
+      `add chain ${t} dnat-cluster-tcp-2-v4 { comment "DNAT to one of 2 Cluster-policy TCP endpoints by service address and port (IPv4)" ; }`,
       `add chain ${t} endpoints-check { comment "reject or drop new connections to services without usable endpoints" ; }`,
       `add chain ${t} filter-forward { type filter hook forward priority -110 ; }`,
       `add chain ${t} filter-input { type filter hook input priority -110 ; }`,
@@ -71,21 +70,48 @@ describe('ruleset', () => {
       `add chain ${t} nat-postrouting { type nat hook postrouting priority 100 ; }`,
       `add chain ${t} nat-prerouting { type nat hook prerouting priority -100 ; }`,
       `add chain ${t} reject-chain { comment "helper for @no-endpoint-services and @no-endpoint-nodeports" ; }`,
-      `add chain ${t} ${svc} { comment "ns/web:http (Cluster traffic policy)" ; }`,
       `add chain ${t} services { comment "dispatch service traffic by destination" ; }`,
+      `add map ${t} cluster-endpoints-sctp-v4 { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . sctp dport ; comment "Cluster-policy SCTP endpoints by service address, port and index (IPv4)" ; }`,
+      `add map ${t} cluster-endpoints-sctp-v6 { typeof ip6 daddr . meta l4proto . th dport . numgen random mod 1 : ip6 daddr . sctp dport ; comment "Cluster-policy SCTP endpoints by service address, port and index (IPv6)" ; }`,
+      `add map ${t} cluster-endpoints-tcp-v4 { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . tcp dport ; comment "Cluster-policy TCP endpoints by service address, port and index (IPv4)" ; }`,
+      `add element ${t} cluster-endpoints-tcp-v4 { 10.96.0.10 . tcp . 80 . 0 : 10.244.1.5 . 8080 }`,
+      `add element ${t} cluster-endpoints-tcp-v4 { 10.96.0.10 . tcp . 80 . 1 : 10.244.2.5 . 8080 }`,
+      `add map ${t} cluster-endpoints-tcp-v6 { typeof ip6 daddr . meta l4proto . th dport . numgen random mod 1 : ip6 daddr . tcp dport ; comment "Cluster-policy TCP endpoints by service address, port and index (IPv6)" ; }`,
+      `add map ${t} cluster-endpoints-udp-v4 { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . udp dport ; comment "Cluster-policy UDP endpoints by service address, port and index (IPv4)" ; }`,
+      `add map ${t} cluster-endpoints-udp-v6 { typeof ip6 daddr . meta l4proto . th dport . numgen random mod 1 : ip6 daddr . udp dport ; comment "Cluster-policy UDP endpoints by service address, port and index (IPv6)" ; }`,
+      `add set ${t} hairpin-v4 { type ipv4_addr . ipv4_addr ; comment "a local endpoint reaching itself through a service (IPv4)" ; }`,
+      `add element ${t} hairpin-v4 { 10.244.1.5 . 10.244.1.5 }`,
+      `add set ${t} hairpin-v6 { type ipv6_addr . ipv6_addr ; comment "a local endpoint reaching itself through a service (IPv6)" ; }`,
+      `add map ${t} local-endpoints-sctp-v4 { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . sctp dport ; comment "Local-policy SCTP endpoints by service address, port and index (IPv4)" ; }`,
+      `add map ${t} local-endpoints-sctp-v6 { typeof ip6 daddr . meta l4proto . th dport . numgen random mod 1 : ip6 daddr . sctp dport ; comment "Local-policy SCTP endpoints by service address, port and index (IPv6)" ; }`,
+      `add map ${t} local-endpoints-tcp-v4 { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . tcp dport ; comment "Local-policy TCP endpoints by service address, port and index (IPv4)" ; }`,
+      `add map ${t} local-endpoints-tcp-v6 { typeof ip6 daddr . meta l4proto . th dport . numgen random mod 1 : ip6 daddr . tcp dport ; comment "Local-policy TCP endpoints by service address, port and index (IPv6)" ; }`,
+      `add map ${t} local-endpoints-udp-v4 { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . udp dport ; comment "Local-policy UDP endpoints by service address, port and index (IPv4)" ; }`,
+      `add map ${t} local-endpoints-udp-v6 { typeof ip6 daddr . meta l4proto . th dport . numgen random mod 1 : ip6 daddr . udp dport ; comment "Local-policy UDP endpoints by service address, port and index (IPv6)" ; }`,
       `add map ${t} no-endpoint-nodeports-v4 { type inet_proto . inet_service : verdict ; comment "reject or drop traffic to NodePorts without usable endpoints (IPv4)" ; }`,
       `add map ${t} no-endpoint-nodeports-v6 { type inet_proto . inet_service : verdict ; comment "reject or drop traffic to NodePorts without usable endpoints (IPv6)" ; }`,
       `add map ${t} no-endpoint-services-v4 { type ipv4_addr . inet_proto . inet_service : verdict ; comment "reject or drop traffic to services without usable endpoints (IPv4)" ; }`,
       `add map ${t} no-endpoint-services-v6 { type ipv6_addr . inet_proto . inet_service : verdict ; comment "reject or drop traffic to services without usable endpoints (IPv6)" ; }`,
+      `add map ${t} nodeport-cluster-endpoints-sctp-v4 { typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . sctp dport ; comment "Cluster-policy SCTP endpoints by node port and index (IPv4)" ; }`,
+      `add map ${t} nodeport-cluster-endpoints-sctp-v6 { typeof meta l4proto . th dport . numgen random mod 1 : ip6 daddr . sctp dport ; comment "Cluster-policy SCTP endpoints by node port and index (IPv6)" ; }`,
+      `add map ${t} nodeport-cluster-endpoints-tcp-v4 { typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . tcp dport ; comment "Cluster-policy TCP endpoints by node port and index (IPv4)" ; }`,
+      `add map ${t} nodeport-cluster-endpoints-tcp-v6 { typeof meta l4proto . th dport . numgen random mod 1 : ip6 daddr . tcp dport ; comment "Cluster-policy TCP endpoints by node port and index (IPv6)" ; }`,
+      `add map ${t} nodeport-cluster-endpoints-udp-v4 { typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . udp dport ; comment "Cluster-policy UDP endpoints by node port and index (IPv4)" ; }`,
+      `add map ${t} nodeport-cluster-endpoints-udp-v6 { typeof meta l4proto . th dport . numgen random mod 1 : ip6 daddr . udp dport ; comment "Cluster-policy UDP endpoints by node port and index (IPv6)" ; }`,
+      `add map ${t} nodeport-local-endpoints-sctp-v4 { typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . sctp dport ; comment "Local-policy SCTP endpoints by node port and index (IPv4)" ; }`,
+      `add map ${t} nodeport-local-endpoints-sctp-v6 { typeof meta l4proto . th dport . numgen random mod 1 : ip6 daddr . sctp dport ; comment "Local-policy SCTP endpoints by node port and index (IPv6)" ; }`,
+      `add map ${t} nodeport-local-endpoints-tcp-v4 { typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . tcp dport ; comment "Local-policy TCP endpoints by node port and index (IPv4)" ; }`,
+      `add map ${t} nodeport-local-endpoints-tcp-v6 { typeof meta l4proto . th dport . numgen random mod 1 : ip6 daddr . tcp dport ; comment "Local-policy TCP endpoints by node port and index (IPv6)" ; }`,
+      `add map ${t} nodeport-local-endpoints-udp-v4 { typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . udp dport ; comment "Local-policy UDP endpoints by node port and index (IPv4)" ; }`,
+      `add map ${t} nodeport-local-endpoints-udp-v6 { typeof meta l4proto . th dport . numgen random mod 1 : ip6 daddr . udp dport ; comment "Local-policy UDP endpoints by node port and index (IPv6)" ; }`,
       `add map ${t} service-ips-v4 { type ipv4_addr . inet_proto . inet_service : verdict ; comment "ClusterIP, ExternalIP and LoadBalancer IP traffic (IPv4)" ; }`,
-      `add element ${t} service-ips-v4 { 10.96.0.10 . tcp . 80 comment "ns/web:http" : goto ${svc} }`,
+      `add element ${t} service-ips-v4 { 10.96.0.10 . tcp . 80 comment "ns/web:http" : goto clusterip-cluster-tcp-2-v4 }`,
       `add map ${t} service-ips-v6 { type ipv6_addr . inet_proto . inet_service : verdict ; comment "ClusterIP, ExternalIP and LoadBalancer IP traffic (IPv6)" ; }`,
       `add map ${t} service-nodeports-v4 { type inet_proto . inet_service : verdict ; comment "NodePort traffic (IPv4)" ; }`,
       `add map ${t} service-nodeports-v6 { type inet_proto . inet_service : verdict ; comment "NodePort traffic (IPv6)" ; }`,
-      `add rule ${t} ${e1} ip saddr 10.244.1.5 jump mark-for-masquerade`,
-      `add rule ${t} ${e1} meta l4proto tcp dnat ip to 10.244.1.5:8080`,
-      `add rule ${t} ${e2} ip saddr 10.244.2.5 jump mark-for-masquerade`,
-      `add rule ${t} ${e2} meta l4proto tcp dnat ip to 10.244.2.5:8080`,
+      `add rule ${t} clusterip-cluster-tcp-2-v4 ip saddr != 10.244.0.0/16 jump mark-for-masquerade comment "masquerade traffic from outside the pod network"`,
+      `add rule ${t} clusterip-cluster-tcp-2-v4 goto dnat-cluster-tcp-2-v4`,
+      `add rule ${t} dnat-cluster-tcp-2-v4 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @cluster-endpoints-tcp-v4`,
       `add rule ${t} endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services-v4`,
       `add rule ${t} endpoints-check fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports-v4`,
       `add rule ${t} endpoints-check ip6 daddr . meta l4proto . th dport vmap @no-endpoint-services-v6`,
@@ -94,6 +120,8 @@ describe('ruleset', () => {
       `add rule ${t} filter-input ct state new jump endpoints-check`,
       `add rule ${t} filter-output ct state new jump endpoints-check`,
       `add rule ${t} mark-for-masquerade meta mark set meta mark | 0x00004000`,
+      `add rule ${t} masquerading ct status dnat ip saddr . ip daddr @hairpin-v4 jump mark-for-masquerade comment "hairpin"`,
+      `add rule ${t} masquerading ct status dnat ip6 saddr . ip6 daddr @hairpin-v6 jump mark-for-masquerade comment "hairpin"`,
       `add rule ${t} masquerading meta mark & 0x00004000 == 0x00000000 return`,
       `add rule ${t} masquerading meta mark set meta mark ^ 0x00004000`,
       `add rule ${t} masquerading masquerade fully-random`,
@@ -102,8 +130,6 @@ describe('ruleset', () => {
       `add rule ${t} nat-prerouting jump services`,
       `add rule ${t} reject-chain meta l4proto tcp reject with tcp reset`,
       `add rule ${t} reject-chain reject`,
-      `add rule ${t} ${svc} ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade`,
-      `add rule ${t} ${svc} numgen random mod 2 vmap { 0 : goto ${e1}, 1 : goto ${e2} }`,
       `add rule ${t} services ip daddr . meta l4proto . th dport vmap @service-ips-v4`,
       `add rule ${t} services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports-v4`,
       `add rule ${t} services ip6 daddr . meta l4proto . th dport vmap @service-ips-v6`,
@@ -112,7 +138,7 @@ describe('ruleset', () => {
     // Order-normalised: rules keep their order within a chain, everything else is compared as a set.
     assert.deepEqual([...lines].sort(), [...expected].sort());
     const ruleOrder = (ls: string[], chain: string) => ls.filter((l) => l.startsWith(`add rule ${t} ${chain} `));
-    for (const c of ['masquerading', 'reject-chain', 'services', svc]) assert.deepEqual(ruleOrder(lines, c), ruleOrder(expected, c));
+    for (const c of ['masquerading', 'reject-chain', 'services', 'clusterip-cluster-tcp-2-v4']) assert.deepEqual(ruleOrder(lines, c), ruleOrder(expected, c));
   });
 
   test('one chain: an endpoint chain with ClientIP affinity (IPv6)', () => {
@@ -120,12 +146,34 @@ describe('ruleset', () => {
     const rules = computeService(svcRec(svc), [sliceRec(makeSlice('ns', 'aff-1', 'aff', [local('fd00:10:244:1::5')]))], config())!;
     const chain = rules.chains.find((c) => c.name.startsWith('endpoint-'))!;
     assert.match(chain.name, /^endpoint-[A-Z2-7]{8}-ns\/aff\/tcp6\/http__fd00\.10\.244\.1\.\.5\/8080$/);
+    // Hairpin is the generic @hairpin-v6 rule in masquerading, not a rule per endpoint.
     assert.deepEqual(chain.rules.map((r) => r.rule), [
-      'ip6 saddr fd00:10:244:1::5 jump mark-for-masquerade',
       `update @${chain.name.replace(/^endpoint-/, 'affinity-')} { ip6 saddr }`,
       'meta l4proto tcp dnat ip6 to [fd00:10:244:1::5]:8080',
     ]);
     assert.deepEqual(rules.sets.map((s) => [s.type, s.flags, s.timeout]), [['ipv6_addr', ['dynamic', 'timeout'], 60]]);
+    assert.deepEqual(rules.elements.filter((e) => e.set === 'hairpin-v6').map((e) => e.key), [['fd00:10:244:1::5', 'fd00:10:244:1::5']]);
+  });
+
+  test('one chain: the shared chains of an externalTrafficPolicy Local NodePort', () => {
+    const svc = makeService('ns', 'np', (s) => { s.spec.type = 'NodePort'; s.spec.externalTrafficPolicy = 'Local'; s.spec.ports[0].nodePort = 30080; });
+    const rules = computeService(svcRec(svc), [sliceRec(makeSlice('ns', 'np-1', 'np', [local(A1), remote(B1)]))], config())!;
+    assert.deepEqual(rules.chains, []);
+    const ext = rules.sharedChains.find((c) => c.name === 'nodeport-external-local-tcp-2-1-v4')!;
+    assert.deepEqual(ext.rules.map((r) => r.rule), [
+      'ip saddr 10.244.0.0/16 goto dnat-nodeport-cluster-tcp-2-v4',
+      'fib saddr type local jump mark-for-masquerade',
+      'fib saddr type local goto dnat-nodeport-cluster-tcp-2-v4',
+      'goto dnat-nodeport-local-tcp-1-v4',
+    ]);
+    assert.deepEqual(rules.sharedChains.find((c) => c.name === 'dnat-nodeport-local-tcp-1-v4')!.rules.map((r) => r.rule),
+      ['dnat ip to meta l4proto . th dport . numgen random mod 1 map @nodeport-local-endpoints-tcp-v4']);
+    const np = rules.elements.filter((e) => e.set.startsWith('nodeport-')).map((e) => `${e.set} ${e.key.join(' . ')} : ${e.value}`).sort();
+    assert.deepEqual(np, [
+      'nodeport-cluster-endpoints-tcp-v4 tcp . 30080 . 0 : 10.244.1.5 . 8080',
+      'nodeport-cluster-endpoints-tcp-v4 tcp . 30080 . 1 : 10.244.2.5 . 8080',
+      'nodeport-local-endpoints-tcp-v4 tcp . 30080 . 0 : 10.244.1.5 . 8080',
+    ]);
   });
 
   test('ExternalName and headless services get no rules; malformed objects are refused with a reason', () => {

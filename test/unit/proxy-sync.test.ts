@@ -49,23 +49,31 @@ describe('proxier sync', () => {
     assert.equal(fake.history.length, 1, 'no transaction for no change');
   });
 
-  test('an endpoint change touches only that Service', async () => {
+  test('an endpoint change touches only that Service: element-only when the count stays, shared chains when it changes', async () => {
     const { fake, p } = setup();
     for (let i = 1; i <= 3; i++) { p.upsertService(svcRec(web(i))); p.upsertSlice(sliceRec(webSlice(i, [`10.244.2.${i}`]))); }
     await p.sync();
-    p.upsertSlice(sliceRec(webSlice(2, ['10.244.2.2', '10.244.2.22'])));
+    // One endpoint replaced by another: two element ops, nothing else.
+    p.upsertSlice(sliceRec(webSlice(2, ['10.244.2.12'])));
+    const r0 = await p.sync();
+    assert.equal(r0.kind, 'partial');
+    assert.deepEqual(r0.services, ['ns/web2']);
+    assert.deepEqual(touched(fake.history.at(-1)!), [
+      'delete element cluster-endpoints-tcp-v4 10.96.1.2 . tcp . 80 . 0', 'add element cluster-endpoints-tcp-v4 10.96.1.2 . tcp . 80 . 0',
+    ]);
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.2')).dnat, '10.244.2.12:8080');
+    // A second endpoint: the dispatch element moves to the shared chains for two endpoints (created now).
+    p.upsertSlice(sliceRec(webSlice(2, ['10.244.2.12', '10.244.2.22'])));
     const r = await p.sync();
-    assert.equal(r.kind, 'partial');
     assert.deepEqual(r.services, ['ns/web2']);
     const ops = touched(fake.history.at(-1)!);
-    for (const o of ops) assert.match(o, /ns\/web2\//, `op outside the changed service: ${o}`);
-    // the service chain is rewritten in place, a chain is added for the new endpoint, no map element changes
-    assert.ok(ops.some((o) => /^flush chain service-.*ns\/web2\/tcp\/http$/.test(o)));
-    assert.ok(ops.some((o) => /^add chain endpoint-.*__10\.244\.2\.22\/8080$/.test(o)));
-    assert.ok(!ops.some((o) => o.includes('element')));
+    for (const o of ops) assert.match(o, /10\.96\.1\.2 |-tcp-2-v4$/, `op outside the changed service: ${o}`);
+    assert.deepEqual(ops.filter((o) => o.includes(' chain ')).sort(), ['add chain clusterip-cluster-tcp-2-v4', 'add chain dnat-cluster-tcp-2-v4']);
+    assert.ok(ops.includes('add element cluster-endpoints-tcp-v4 10.96.1.2 . tcp . 80 . 1'));
     const r2 = run(fake, pod('10.244.1.9', '10.96.1.2'));
-    assert.deepEqual(r2.candidates.sort(), ['10.244.2.22:8080', '10.244.2.2:8080']);
+    assert.deepEqual(r2.candidates.sort(), ['10.244.2.12:8080', '10.244.2.22:8080']);
     assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).dnat, '10.244.2.1:8080', 'others untouched');
+    assert.ok(fake.ruleset!.chains.has('dnat-cluster-tcp-1-v4'), 'still used by the others');
   });
 
   test('losing all endpoints moves the element to the reject map; regaining moves it back', async () => {
@@ -76,7 +84,8 @@ describe('proxier sync', () => {
     await p.sync();
     assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).verdict, 'reject');
     assert.deepEqual(touched(fake.history.at(-1)!).filter((o) => o.includes('element')), [
-      'delete element service-ips-v4 10.96.1.1 . tcp . 80', 'add element no-endpoint-services-v4 10.96.1.1 . tcp . 80',
+      'delete element cluster-endpoints-tcp-v4 10.96.1.1 . tcp . 80 . 0', 'delete element service-ips-v4 10.96.1.1 . tcp . 80',
+      'add element no-endpoint-services-v4 10.96.1.1 . tcp . 80',
     ]);
     p.upsertSlice(sliceRec(webSlice(1, ['10.244.2.7'])));
     await p.sync();
@@ -85,12 +94,13 @@ describe('proxier sync', () => {
 
   test('stale chains are flushed at once and deleted in a later transaction', async () => {
     const { fake, clock, p } = setup();
-    p.upsertService(svcRec(web(1))); p.upsertSlice(sliceRec(webSlice(1, ['10.244.2.1'])));
+    // web1 alone has two endpoints, so it alone uses the shared chains for two.
+    p.upsertService(svcRec(web(1))); p.upsertSlice(sliceRec(webSlice(1, ['10.244.2.1', '10.244.2.11'])));
     p.upsertService(svcRec(web(2))); p.upsertSlice(sliceRec(webSlice(2, ['10.244.2.2'])));
     await p.sync();
     p.deleteService('ns/web1');
     await p.sync();
-    const chains = () => [...fake.ruleset!.chains.keys()].filter((c) => c.includes('ns/web1/'));
+    const chains = () => [...fake.ruleset!.chains.keys()].filter((c) => c.endsWith('-2-v4'));
     assert.equal(chains().length, 2, 'still there, flushed');
     for (const c of chains()) assert.equal(fake.ruleset!.chains.get(c)!.rules.length, 0);
     assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).dnat, undefined);

@@ -89,14 +89,14 @@ describe('podnet trace: the readable path', () => {
   const empty = makeService('default', 'empty', (s) => { s.spec.clusterIP = '10.96.0.20'; s.spec.clusterIPs = ['10.96.0.20']; });
   const fake = install([[web, [webSlice]], [empty, []]]);
 
-  test('pod → ClusterIP: the dispatch rule, the Service chain, both candidates, DNAT, no masquerade', () => {
+  test('pod → ClusterIP: the dispatch rule, the shared chains, both candidates, DNAT, no masquerade', () => {
     const out = render(fake, resolveEntry(parseSource('default/client'), parseDestination('10.96.0.10:80'), plan, clientPod));
     assert.match(out, /^packet {3}tcp 10\.244\.1\.9 → 10\.96\.0\.10:80$/m);
     assert.match(out, /^from {5}pod default\/client \(10\.244\.1\.9\) on node-a$/m);
     assert.match(out, /^prerouting:$/m);
     assert.match(out, /^ {2}services +ip daddr \. meta l4proto \. th dport vmap @service-ips-v4/m);
-    assert.match(out, /^ {2}service-[A-Z2-7]{8}-default\/web\/tcp\/http +numgen random mod 2 vmap .*# default\/web:http \(Cluster traffic policy\)$/m);
-    assert.match(out, /^ {2}endpoint-\S+ +meta l4proto tcp dnat ip to 10\.244\.1\.5:8080/m);
+    assert.match(out, /^ {2}clusterip-cluster-tcp-2-v4 +goto dnat-cluster-tcp-2-v4 +# ClusterIP traffic to 2 Cluster-policy TCP endpoints \(IPv4\)$/m);
+    assert.match(out, /^ {2}dnat-cluster-tcp-2-v4 +dnat ip to ip daddr \. meta l4proto \. th dport \. numgen random mod 2 map @cluster-endpoints-tcp-v4 /m);
     assert.match(out, /^endpoints {2}2, one picked at random per connection: 10\.244\.1\.5:8080, 10\.244\.2\.6:8080$/m);
     assert.match(out, /^result {5}DNAT to 10\.244\.1\.5:8080$/m);
     assert.match(out, /not masqueraded: the endpoint sees the client's address 10\.244\.1\.9/);
@@ -105,7 +105,7 @@ describe('podnet trace: the readable path', () => {
   test('host → NodePort is masqueraded; a Service without endpoints is rejected', () => {
     const np = render(fake, resolveEntry(parseSource('host'), parseDestination(`${NODE_IP}:30080`), plan));
     assert.match(np, /service-nodeports-v4/);
-    assert.match(np, /^ {2}external-\S+ +jump mark-for-masquerade/m);
+    assert.match(np, /^ {2}nodeport-external-cluster-tcp-2-v4 +jump mark-for-masquerade/m);
     assert.match(np, /^postrouting:$/m);
     assert.match(np, /^ {2}masquerading +masquerade fully-random\b/m);
     assert.match(np, /^ {11}masqueraded: the endpoint sees the node's address/m);
@@ -120,9 +120,10 @@ describe('podnet trace: the readable path', () => {
     assert.match(out, /10\.96\.9\.9:80\/udp is not a Service address or NodePort this node knows/);
   });
 
-  test('long verdict map literals are shortened to their arm count', () => {
+  test('long verdict map literals (ClientIP affinity) are shortened to their arm count', () => {
     const eps = Array.from({ length: 12 }, (_, i) => ({ ip: `10.244.2.${10 + i}`, node: 'node-b' }));
-    const big = install([[web, [makeSlice('default', 'web-1', 'web', eps)]]]);
+    const sticky = makeService('default', 'web', (s) => { s.spec.sessionAffinity = 'ClientIP'; });
+    const big = install([[sticky, [makeSlice('default', 'web-1', 'web', eps)]]]);
     const out = render(big, resolveEntry(parseSource('default/client'), parseDestination('10.96.0.10:80'), plan, clientPod));
     assert.match(out, /numgen random mod 12 vmap \{ 12 arms \}/);
   });
