@@ -23,6 +23,18 @@ export function objectKey(rt: ResourceType, namespace: string | undefined, name:
 
 /** Serializes with apiVersion, kind and metadata first (kubectl and humans read them first). */
 export function encodeObject(obj: KObject): string {
+  // Objects built or decoded by the server mostly have that order already and no
+  // resourceVersion (create removes it): then one JSON.stringify, without copying them first.
+  if (obj.metadata?.resourceVersion === undefined) {
+    let i = 0;
+    let ordered = true;
+    for (const k in obj) {
+      if (i > 2) break;
+      if (k !== (i === 0 ? 'apiVersion' : i === 1 ? 'kind' : 'metadata')) { ordered = false; break; }
+      i++;
+    }
+    if (ordered && i >= 3) return JSON.stringify(obj);
+  }
   const { apiVersion, kind, metadata, ...rest } = obj;
   const { resourceVersion: _rv, ...meta } = metadata;
   return JSON.stringify({ apiVersion, kind, metadata: meta, ...rest });
@@ -50,12 +62,20 @@ export function encodeFor(rt: ResourceType, obj: KObject): string {
  * which pass most objects through untouched. Relies on encodeObject's layout.
  */
 export function objectJsonWithRv(kv: KeyValue): string {
-  const v = kv.value;
+  return jsonWithResourceVersion(kv.value, String(kv.modRevision));
+}
+
+/** Stored JSON text (encodeObject's layout) with metadata.resourceVersion `rv` spliced in. */
+export function jsonWithResourceVersion(v: string, rv: string): string {
   const i = v.indexOf('"metadata":{');
-  if (i < 0) return JSON.stringify(decodeObject(kv));
+  if (i < 0) {
+    const obj = JSON.parse(v) as KObject;
+    obj.metadata.resourceVersion = rv;
+    return JSON.stringify(obj);
+  }
   const at = i + '"metadata":{'.length;
   const sep = v[at] === '}' ? '' : ',';
-  return `${v.slice(0, at)}"resourceVersion":"${kv.modRevision}"${sep}${v.slice(at)}`;
+  return `${v.slice(0, at)}"resourceVersion":"${rv}"${sep}${v.slice(at)}`;
 }
 
 /**

@@ -11,7 +11,7 @@ import {
 import { deepClone, type KObject, apiVersionOf, isObject } from '../api/meta.js';
 import type { ResourceType } from '../api/registry.js';
 import { validateObjectMeta, validateObjectMetaUpdate } from '../api/validation/common.js';
-import { decodeFor, encodeFor, listPrefix, objectKey } from './codec.js';
+import { decodeFor, encodeFor, jsonWithResourceVersion, listPrefix, objectKey } from './codec.js';
 import { buildFilter, matchesFilter, type ObjectFilter } from './filter.js';
 import { CompactedError, FutureRevisionError, type KeyValue, type Store } from './storage/types.js';
 import { WatchCache } from './watchcache.js';
@@ -60,6 +60,19 @@ export interface ListResult {
 
 const GENERATE_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 const randomSuffix = (n = 5) => Array.from({ length: n }, () => GENERATE_CHARS[Math.floor(Math.random() * GENERATE_CHARS.length)]).join('');
+
+/**
+ * The stored JSON of each object create() returned, so the response is the stored text with
+ * its resourceVersion spliced in instead of a second JSON.stringify of the same object.
+ */
+const storedValues = new WeakMap<KObject, string>();
+
+/** `obj` as JSON from the encoding create() stored for it, or undefined when there is none. */
+export function storedJsonOf(obj: KObject): string | undefined {
+  const value = storedValues.get(obj);
+  const rv = obj.metadata?.resourceVersion;
+  return value === undefined || !rv ? undefined : jsonWithResourceVersion(value, rv);
+}
 
 const qr = (rt: ResourceType) => ({ group: rt.group, resource: rt.plural });
 /** Timestamps have whole seconds (as upstream's metav1.Time): formatted once per second. */
@@ -373,7 +386,8 @@ export class ResourceStorage {
       if (opts.dryRun) return obj;
       const key = this.key(meta.namespace, meta.name!);
       let orderedAt = 0;
-      const durable = this.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: encodeFor(this.rt, obj) }],
+      const value = encodeFor(this.rt, obj);
+      const durable = this.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value }],
         opts.ordered ? { onOrdered: (rev) => { orderedAt = rev; } } : undefined);
       if (orderedAt) {
         // A failed fsync fails every later write too (the store turns read-only), so the
@@ -389,8 +403,14 @@ export class ResourceStorage {
         throw err;
       }
       meta.resourceVersion = String(r.revision);
+      if (!rt.storedAs) storedValues.set(obj, value);
       return obj;
     });
+  }
+
+  /** The stored value of an object, unparsed (frozen and shared: a change is a new KeyValue). */
+  async getStored(ns: string | undefined, name: string): Promise<KeyValue | undefined> {
+    return this.store.get(this.key(ns, name));
   }
 
   // ---- update ----------------------------------------------------------------------------

@@ -23,9 +23,9 @@ import {
   acceptsGzip, GZIP_LEVEL, GZIP_MIN_BYTES, negotiate, parseAccept, parseBody, readBody, sendBody, writeError, writeJson, writeShaped, type ResponseShape,
 } from './http.js';
 import { GzipListWriter, ListPieceCache } from './listgzip.js';
-import { namespaceTerminatingError, ResourceStorage, type DeleteOptions, type StorageHost } from './rest.js';
+import { namespaceTerminatingError, ResourceStorage, storedJsonOf, type DeleteOptions, type StorageHost } from './rest.js';
 import type { KeyValue, Store } from './storage/types.js';
-import { objectJsonWithRv, objectsJsonBuffer } from './codec.js';
+import { decodeFor, objectJsonWithRv, objectsJsonBuffer } from './codec.js';
 import { TooOldError, type CachedEvent } from './watchcache.js';
 import { pruneUnknownFields } from './prune.js';
 
@@ -106,14 +106,26 @@ export class ApiServer implements StorageHost {
     return undefined;
   }
 
-  private get namespaces(): ResourceStorage { return this.storageFor('', 'namespaces')!; }
+  private namespacesStorage?: ResourceStorage;
+  private get namespaces(): ResourceStorage { return (this.namespacesStorage ??= this.storageFor('', 'namespaces')!); }
+
+  /**
+   * Whether a stored Namespace is terminating, by its stored value: the store's KeyValues are
+   * immutable and shared, and any change to a namespace (deletion, termination) is a new one,
+   * so an entry can never be stale; entries go with the values they describe.
+   */
+  private readonly namespaceTerminating = new WeakMap<KeyValue, boolean>();
 
   async checkNamespaceWritable(ns: string, rt: ResourceType, name: string): Promise<void> {
-    const obj = await this.namespaces.tryGet(undefined, ns);
-    if (!obj) throw errNotFound({ group: '', resource: 'namespaces' }, ns);
-    if (obj.metadata.deletionTimestamp || (obj.status as { phase?: string } | undefined)?.phase === 'Terminating') {
-      throw namespaceTerminatingError(rt, name, ns);
+    const kv = await this.namespaces.getStored(undefined, ns);
+    if (!kv) throw errNotFound({ group: '', resource: 'namespaces' }, ns);
+    let terminating = this.namespaceTerminating.get(kv);
+    if (terminating === undefined) {
+      const obj = decodeFor(this.namespaces.rt, kv);
+      terminating = !!obj.metadata.deletionTimestamp || (obj.status as { phase?: string } | undefined)?.phase === 'Terminating';
+      this.namespaceTerminating.set(kv, terminating);
     }
+    if (terminating) throw namespaceTerminatingError(rt, name, ns);
   }
 
   /** Starts the watch caches and the system namespaces, then listens. */
@@ -560,6 +572,7 @@ export class ApiServer implements StorageHost {
                       q: URLSearchParams, warnings: string[]): number {
     if (shape.kind === 'table') writeShaped(res, code, this.table(rt, [obj], shape.version, q.get('includeObject'), { resourceVersion: obj.metadata.resourceVersion }, true), shape, warnings);
     else if (shape.kind === 'partial') writeShaped(res, code, partial(obj, shape.version), shape, warnings);
+    else if (shape.kind === 'json') writeJson(res, code, storedJsonOf(obj) ?? obj, 'application/json', warnings);
     else writeShaped(res, code, obj, shape, warnings);
     return code;
   }

@@ -8,13 +8,13 @@ import { after, before, describe, it } from 'node:test';
 import { StatusError } from '../../src/api/errors.js';
 import { allKinds } from '../../src/api/kinds/index.js';
 import type { KObject } from '../../src/api/meta.js';
-import type { ResourceStorage } from '../../src/apiserver/rest.js';
+import { storedJsonOf, type ResourceStorage } from '../../src/apiserver/rest.js';
 import { ApiServer } from '../../src/apiserver/server.js';
 import { buildFilter } from '../../src/apiserver/filter.js';
 import { EmbeddedStore } from '../../src/apiserver/storage/embedded.js';
 import { TooOldError, WatchCache, type WatchSink } from '../../src/apiserver/watchcache.js';
 import { crc32, gunzipSync } from 'node:zlib';
-import { objectJsonWithRv } from '../../src/apiserver/codec.js';
+import { encodeObject, objectJsonWithRv } from '../../src/apiserver/codec.js';
 import { crc32Combine, GzipListWriter, ListPieceCache } from '../../src/apiserver/listgzip.js';
 import type { KeyValue } from '../../src/apiserver/storage/types.js';
 
@@ -86,6 +86,27 @@ describe('create', () => {
     const dup = await statusOf(() => cms.create('default', cm(a.metadata.name!)));
     assert.equal(dup.code, 409);
     assert.equal(dup.reason, 'AlreadyExists');
+  });
+
+  it('the response of a create is its stored encoding: same object as returned and as read back', async () => {
+    const a = await cms.create('default', { data: { k: 'v' }, metadata: { name: 'stored-json', labels: { x: 'y' } }, kind: 'ConfigMap', apiVersion: 'v1' });
+    const text = storedJsonOf(a);
+    assert.ok(text, 'create remembers what it stored');
+    assert.deepEqual(JSON.parse(text), JSON.parse(JSON.stringify(a)));
+    assert.deepEqual(JSON.parse(text), await cms.get('default', 'stored-json'));
+    assert.ok(text.startsWith('{"apiVersion":"v1","kind":"ConfigMap","metadata":{"resourceVersion":'), text);
+    // Objects that did not come from create() have none: the response stringifies them.
+    assert.equal(storedJsonOf(await cms.get('default', 'stored-json')), undefined);
+    const dry = await cms.create('default', cm('stored-json-dry'), { dryRun: true });
+    assert.equal(storedJsonOf(dry), undefined);
+  });
+
+  it('encodeObject: apiVersion, kind, metadata first and no resourceVersion, whatever the order given', () => {
+    const canonical = '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"v"}}';
+    assert.equal(encodeObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a' }, data: { k: 'v' } }), canonical);
+    assert.equal(encodeObject({ data: { k: 'v' }, metadata: { name: 'a' }, kind: 'ConfigMap', apiVersion: 'v1' }), canonical);
+    assert.equal(encodeObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { resourceVersion: '7', name: 'a' }, data: { k: 'v' } }), canonical);
+    assert.equal(encodeObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', resourceVersion: undefined }, data: { k: 'v' } }), canonical);
   });
 
   it('resourceVersions are monotonic and cluster-wide (shared across kinds)', async () => {
