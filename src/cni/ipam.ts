@@ -302,6 +302,9 @@ const LOCK_TIMEOUT_MS = 10_000;
 /** Per store directory: the tail of this process's queue of lock holders. */
 const localQueues = new Map<string, Promise<void>>();
 
+/** Per store directory: file name → the allocation it held when this process last read or wrote it. */
+const contentCache = new Map<string, Map<string, Allocation>>();
+
 /** The on-disk store of one network. */
 export class IpamStore {
   constructor(readonly dir: string) {}
@@ -363,27 +366,58 @@ export class IpamStore {
     }
   }
 
-  /** All allocations (call under the lock for a consistent view). */
+  /**
+   * All allocations (call under the lock for a consistent view). The directory is listed every
+   * time; a file's content is read only the first time this process sees its name (a cache per
+   * store, kept up to date by reserve/release here): a node's runtime runs the plugin in-process,
+   * and re-reading every allocation on each ADD made a burst of pod starts O(pods²). A file
+   * another process released and re-created under the same name in between would show stale
+   * content, which is why callers that act on an entry's owner re-read it (`confirm`).
+   */
   async list(): Promise<Allocation[]> {
     let names: string[];
     try {
       names = await fs.readdir(this.dir);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') { contentCache.delete(this.dir); return []; }
       throw e;
     }
+    const known = contentCache.get(this.dir) ?? new Map<string, Allocation>();
+    const seen = new Map<string, Allocation>();
     const out: Allocation[] = [];
     for (const n of names) {
-      let ip: string;
-      try {
-        ip = canonicalIp(n);
-      } catch {
-        continue; // lock, cursors, anything else
+      let a = known.get(n);
+      if (!a) {
+        let ip: string;
+        try {
+          ip = canonicalIp(n);
+        } catch {
+          continue; // lock, cursors, anything else
+        }
+        a = await this.read(n, ip);
+        if (!a) continue;
       }
-      const text = await fs.readFile(this.file(n), 'utf8').catch(() => undefined);
-      if (text === undefined) continue;
-      const [containerID = '', ifname = ''] = text.split(/\r?\n/);
-      out.push({ ip, containerID: containerID.trim(), ifname: ifname.trim() });
+      seen.set(n, a);
+      out.push(a);
+    }
+    contentCache.set(this.dir, seen);
+    return out;
+  }
+
+  private async read(name: string, ip: string): Promise<Allocation | undefined> {
+    const text = await fs.readFile(this.file(name), 'utf8').catch(() => undefined);
+    if (text === undefined) return undefined;
+    const [containerID = '', ifname = ''] = text.split(/\r?\n/);
+    return { ip, containerID: containerID.trim(), ifname: ifname.trim() };
+  }
+
+  /** The entries whose files still hold the same owner, read from disk (see `list`). */
+  async confirm(entries: readonly Allocation[]): Promise<Allocation[]> {
+    const out: Allocation[] = [];
+    for (const a of entries) {
+      const now = await this.read(a.ip, a.ip);
+      if (now) contentCache.get(this.dir)?.set(a.ip, now);
+      if (now && now.containerID === a.containerID && now.ifname === a.ifname) out.push(a);
     }
     return out;
   }
@@ -392,6 +426,7 @@ export class IpamStore {
   async reserve(ip: string, containerID: string, ifname: string): Promise<boolean> {
     try {
       await fs.writeFile(this.file(ip), `${containerID}\n${ifname}`, { flag: 'wx', mode: 0o644 });
+      contentCache.get(this.dir)?.set(ip, { ip, containerID, ifname });
       return true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
@@ -400,6 +435,7 @@ export class IpamStore {
   }
 
   async release(ip: string): Promise<void> {
+    contentCache.get(this.dir)?.delete(ip);
     await fs.unlink(this.file(ip)).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') throw e;
     });
@@ -469,7 +505,7 @@ export class HostLocalIpam {
       try {
         for (let s = 0; s < this.sets.length; s++) {
           const set = this.sets[s]!;
-          const mine = existing.find((a) => a.containerID === containerID && a.ifname === ifname && this.locate(a.ip)?.set === s);
+          const [mine] = await this.store.confirm(existing.filter((a) => a.containerID === containerID && a.ifname === ifname && this.locate(a.ip)?.set === s).slice(0, 1));
           if (mine) {
             out.push(this.toAllocated(mine.ip, this.locate(mine.ip)!.range));
             continue;
@@ -507,7 +543,7 @@ export class HostLocalIpam {
   /** Release every address held by (containerID, ifname). Returns the released addresses. */
   async release(containerID: string, ifname: string): Promise<string[]> {
     return this.store.withLock(async () => {
-      const mine = (await this.store.list()).filter((a) => a.containerID === containerID && a.ifname === ifname);
+      const mine = await this.store.confirm((await this.store.list()).filter((a) => a.containerID === containerID && a.ifname === ifname));
       for (const a of mine) await this.store.release(a.ip);
       return mine.map((a) => a.ip);
     });
@@ -515,7 +551,7 @@ export class HostLocalIpam {
 
   /** The addresses held by (containerID, ifname). */
   async lookup(containerID: string, ifname: string): Promise<AllocatedIP[]> {
-    const mine = (await this.store.list()).filter((a) => a.containerID === containerID && a.ifname === ifname);
+    const mine = await this.store.confirm((await this.store.list()).filter((a) => a.containerID === containerID && a.ifname === ifname));
     const out: AllocatedIP[] = [];
     for (const a of mine) {
       const l = this.locate(a.ip);
@@ -532,7 +568,7 @@ export class HostLocalIpam {
   async gc(valid: readonly GCAttachment[]): Promise<Allocation[]> {
     const keep = new Set(valid.map((v) => `${v.containerID}\u0000${v.ifname}`));
     return this.store.withLock(async () => {
-      const stale = (await this.store.list()).filter((a) => !keep.has(`${a.containerID}\u0000${a.ifname}`));
+      const stale = await this.store.confirm((await this.store.list()).filter((a) => !keep.has(`${a.containerID}\u0000${a.ifname}`)));
       for (const a of stale) await this.store.release(a.ip);
       return stale;
     });
