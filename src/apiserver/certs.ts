@@ -148,6 +148,24 @@ export function kubeconfigYaml(opts: { name: string; server: string; caCert: str
   ].join('\n');
 }
 
+/**
+ * The same kubeconfig as JSON, for podnet's own processes (cluster DNS pods, node daemons):
+ * podnet's client reads JSON without loading a YAML parser, which costs each process ~8 MB of
+ * resident memory. kubectl reads it too (JSON is YAML).
+ */
+export function kubeconfigJson(opts: { name: string; server: string; caCert: string; token: string }): string {
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ cluster: { 'certificate-authority-data': Buffer.from(opts.caCert).toString('base64'), server: opts.server }, name: opts.name }],
+    contexts: [{ context: { cluster: opts.name, user: `${opts.name}-admin` }, name: opts.name }],
+    'current-context': opts.name,
+    preferences: {},
+    users: [{ name: `${opts.name}-admin`, user: { token: opts.token } }],
+  };
+  return JSON.stringify(config, null, 2) + '\n';
+}
+
 export async function writeKubeconfig(path: string, yaml: string): Promise<void> {
   await writePrivate(path, yaml);
 }

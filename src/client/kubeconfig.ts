@@ -2,14 +2,17 @@
 // clientcmd reads it) or the in-cluster service-account configuration. The result is a small
 // flat ClientConfig with PEM material inlined, which is all ApiClient needs.
 //
-// Deliberately parsed with `yaml` rather than @kubernetes/client-node: importing that package
-// costs ~700 ms, which every CLI command would pay.
+// Deliberately parsed here rather than with @kubernetes/client-node: importing that package
+// costs ~700 ms, which every CLI command would pay. A kubeconfig is read as JSON first (JSON is
+// YAML, and kubectl reads JSON kubeconfigs); the `yaml` package is loaded only for a file that
+// is not JSON, because loading it costs every client process ~8 MB of resident memory — the
+// in-cluster kubeconfig podnet writes for its own pods (cluster DNS) is JSON for that reason.
 
 import { readFileSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { parse as parseYaml } from 'yaml';
 
 export interface ClientConfig {
   /** Base URL of the API server, e.g. `https://127.0.0.1:6443`. No trailing slash. */
@@ -100,9 +103,27 @@ function defaultPaths(): string[] {
   return [join(homedir(), '.kube', 'config')];
 }
 
+type ParseYaml = (text: string) => unknown;
+let parseYamlFn: ParseYaml | undefined;
+/** `yaml`'s parse, loaded on first use (synchronously: loadKubeconfig is synchronous). */
+function parseYaml(text: string): unknown {
+  parseYamlFn ??= (createRequire(import.meta.url)('yaml') as { parse: ParseYaml }).parse;
+  return parseYamlFn(text);
+}
+
+/** A kubeconfig's text as an object: JSON when it parses as JSON, YAML otherwise. */
+function parseKubeconfigText(text: string): unknown {
+  // Only a text that starts like a JSON object is tried as JSON (YAML flow mappings fail
+  // JSON.parse quickly and fall through); anything else is YAML.
+  if (/^\uFEFF?\s*\{/.test(text)) {
+    try { return JSON.parse(text.replace(/^\uFEFF/, '')) as unknown; } catch { /* YAML, e.g. a flow mapping */ }
+  }
+  return parseYaml(text);
+}
+
 function readDoc(file: string): Loaded {
   const text = readFileSync(file, 'utf8');
-  const doc = (parseYaml(text) ?? {}) as RawKubeconfig;
+  const doc = (parseKubeconfigText(text) ?? {}) as RawKubeconfig;
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${file}: not a kubeconfig (expected a mapping)`);
   return { file, dir: dirname(resolve(file)), doc };
 }

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { KObject } from '../api/meta.js';
 import { startApiServer } from '../apiserver/index.js';
-import { kubeconfigYaml, writeKubeconfig } from '../apiserver/certs.js';
+import { kubeconfigJson, writeKubeconfig } from '../apiserver/certs.js';
 import { ApiClient } from '../client/client.js';
 import { Informer } from '../client/informer.js';
 import { loadKubeconfig } from '../client/kubeconfig.js';
@@ -63,7 +63,8 @@ export async function runSupervisor(name: string): Promise<void> {
     const dir = join(stateDir(name), 'nodes', node.name);
     await mkdir(dir, { recursive: true });
     const kubeconfig = join(dir, 'kubeconfig');
-    await writeKubeconfig(kubeconfig, kubeconfigYaml({ name, server: nodeServer, caCert: admin.ca ?? '', token: admin.token ?? '' }));
+    // JSON: the daemon's client then never loads a YAML parser (~8 MB resident per process)
+    await writeKubeconfig(kubeconfig, kubeconfigJson({ name, server: nodeServer, caCert: admin.ca ?? '', token: admin.token ?? '' }));
     const cfg: NodeDaemonConfig = {
       clusterName: name, nodeName: node.name, netns: node.netns, kubeconfig, stateDir: dir,
       cniConfDir: join(dir, 'cni', 'net.d'), cniDataDir: join(dir, 'cni', 'data'),
@@ -79,8 +80,9 @@ export async function runSupervisor(name: string): Promise<void> {
 
   // The cluster DNS, as kubeadm installs CoreDNS. Its pods reach the API server through the
   // `kubernetes` Service, as in-cluster clients do.
+  // JSON, as the node daemons' kubeconfigs: keeps the YAML parser out of the DNS pods' memory.
   const addonKubeconfig = join(stateDir(name), 'apiserver', 'in-cluster.kubeconfig');
-  await writeKubeconfig(addonKubeconfig, kubeconfigYaml({ name, server: `https://${kubernetesIPs[0]!.includes(':') ? `[${kubernetesIPs[0]}]` : kubernetesIPs[0]}:443`, caCert: admin.ca ?? '', token: admin.token ?? '' }));
+  await writeKubeconfig(addonKubeconfig, kubeconfigJson({ name, server: `https://${kubernetesIPs[0]!.includes(':') ? `[${kubernetesIPs[0]}]` : kubernetesIPs[0]}:443`, caCert: admin.ca ?? '', token: admin.token ?? '' }));
   await ensureAddons(client, clusterDnsObjects(plan, addonKubeconfig)).catch((e: unknown) => log(`cluster DNS: ${(e as Error).message}`));
 
   // Routes to each node's pod range: on the host via the cluster link, and in every other node.

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { ApiClient, statusErrorFrom } from '../../src/client/client.js';
 import { loadKubeconfig, loadInClusterConfig } from '../../src/client/kubeconfig.js';
+import { kubeconfigJson, kubeconfigYaml } from '../../src/apiserver/certs.js';
 import { StatusError } from '../../src/api/errors.js';
 import type { KObject, WatchEvent } from '../../src/api/meta.js';
 import { FakeApiServer, cm, CONFIGMAPS, DEPLOYMENTS } from './fake-apiserver.js';
@@ -108,6 +109,28 @@ users:
 `);
     assert.deepEqual(loadKubeconfig(p), { server: 'http://127.0.0.1:1', token: 'file-token', tokenFile: join(dir, 'tok') });
     assert.deepEqual(loadKubeconfig(p, 'e'), { server: 'http://127.0.0.1:1', token: 'exec-token' });
+  });
+
+  test('JSON kubeconfigs (as podnet writes for its pods) are read without loading the YAML parser', () => {
+    const ca = '-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n';
+    const json = write('kc.json', kubeconfigJson({ name: 'pnm', server: 'https://10.96.0.1:443', caCert: ca, token: 'tok' }));
+    const yaml = write('kc.yaml', kubeconfigYaml({ name: 'pnm', server: 'https://10.96.0.1:443', caCert: ca, token: 'tok' }));
+    const expected = { server: 'https://10.96.0.1:443', ca, token: 'tok' };
+    assert.deepEqual(loadKubeconfig(json), expected);
+    assert.deepEqual(loadKubeconfig(yaml), expected);
+    // A YAML flow mapping starts like JSON but is not JSON: still read.
+    assert.deepEqual(loadKubeconfig(write('kc-flow', `{current-context: x, contexts: [{name: x, context: {cluster: c}}], clusters: [{name: c, cluster: {server: 'https://c:1'}}]}`)),
+      { server: 'https://c:1' });
+    // In a fresh process: does loading each file pull in the `yaml' package?
+    const kubeconfigModule = new URL('../../src/client/kubeconfig.js', import.meta.url).href;
+    const yamlLoaded = (file: string) => execFileSync(process.execPath, ['--input-type=module', '-e', `
+      import { createRequire } from 'node:module';
+      const { loadKubeconfig } = await import(${JSON.stringify(kubeconfigModule)});
+      loadKubeconfig(${JSON.stringify(file)});
+      const cache = Object.keys(createRequire(import.meta.url).cache);
+      process.stdout.write(String(cache.some((k) => k.includes('/node_modules/yaml/'))));`], { encoding: 'utf8' });
+    assert.equal(yamlLoaded(json), 'false');
+    assert.equal(yamlLoaded(yaml), 'true');
   });
 
   test('in-cluster configuration', () => {
