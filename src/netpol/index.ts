@@ -3,19 +3,18 @@
 // last sync: only pods → their elements are recomputed and written (incremental.ts), anything
 // else, a periodic resync, or the first sync after an error → the whole table is computed and
 // written (as an element diff when only elements differ). Small transactions go through a
-// long-lived `nft -i` (nft-session.ts), big ones through `nft -f`.
+// long-lived `nft -i` (NftSession, src/net/nft.ts), big ones through `nft -f`.
 
 import type { KObject } from '../api/meta.js';
 import { ApiClient, type GVR } from '../client/client.js';
 import { Informer } from '../client/informer.js';
 import { loadKubeconfig } from '../client/kubeconfig.js';
 import { NAMESPACES, PODS } from '../client/resources.js';
-import { isNftNotFound, RealNft, Transaction, type NftBackend, type NftNames } from '../net/nft.js';
+import { isNftNotFound, NftSession, RealNft, Transaction, type NftBackend, type NftNames } from '../net/nft.js';
 import { BoundedFrequencyRunner } from '../proxy/runner.js';
 import type { Snapshot } from './match.js';
 import { stripNamespace, stripPod, stripPolicy, type NamespaceRecord, type PodRecord, type PolicyRecord } from './model.js';
 import { NetpolState } from './incremental.js';
-import { NftSession } from './nft-session.js';
 import { DEFAULT_TABLE, type DesiredRules } from './rules.js';
 import { planDelta, planFull, planIncremental, planStaleCleanup } from './sync.js';
 
@@ -141,7 +140,7 @@ const ok = <T>(f: (o: unknown) => T) => (o: unknown) => ({ ok: true as const, re
 
 export async function startNetpol(opts: NetpolOptions): Promise<RunningNetpol> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`podnet netpol: ${m}\n`));
-  // A long-lived `nft -i` for the small per-pod transactions (nft-session.ts); `nft -f` for full ones.
+  // A long-lived `nft -i` for the small per-pod transactions (NftSession); `nft -f` for full ones.
   const session = opts.backend ? undefined : new NftSession('inet', opts.table ?? DEFAULT_TABLE, opts.netns);
   const backend = opts.backend ?? session!;
   const syncer = new NetpolSyncer(backend, opts.nodeName, Date.now, { resyncMs: opts.syncPeriodMs ?? 30_000 });

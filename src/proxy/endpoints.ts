@@ -15,18 +15,27 @@ export const endpointString = (ep: { ip: string; port: number }): string => (ep.
 
 /** The endpoints of `port` in the service's slices of `family`, deduplicated by address:port (first wins). */
 export function endpointsFor(port: ServicePortRecord, family: Family, slices: readonly SliceRecord[], nodeName: string): Endpoint[] {
-  const out = new Map<string, Endpoint>();
-  const sorted = slices.filter((s) => s.family === family).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const s of sorted) {
+  // Called for every service port at every full sync (10,000 × 10 endpoints in the bench): one
+  // pass, no copies of the slice list when there is only one slice.
+  const mine = slices.length === 1 ? (slices[0]!.family === family ? slices : []) : slices.filter((s) => s.family === family).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const out: Endpoint[] = [];
+  const seen = new Set<string>();
+  for (const s of mine) {
     const sp = s.ports.find((p) => p.name === port.name && p.protocol === port.protocol);
     if (!sp) continue;
     for (const e of s.endpoints) {
-      const ep: Endpoint = { ...e, port: sp.port, isLocal: e.nodeName !== undefined && e.nodeName === nodeName };
-      const k = endpointString(ep);
-      if (!out.has(k)) out.set(k, ep);
+      const k = `${e.ip}|${sp.port}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      // An explicit literal: V8's object spread took ~7 µs an endpoint here (0.7 s at 100,000).
+      const ep: Endpoint = { ip: e.ip, ready: e.ready, serving: e.serving, terminating: e.terminating, zoneHints: e.zoneHints, nodeHints: e.nodeHints,
+        port: sp.port, isLocal: e.nodeName !== undefined && e.nodeName === nodeName };
+      if (e.nodeName !== undefined) ep.nodeName = e.nodeName;
+      if (e.zone !== undefined) ep.zone = e.zone;
+      out.push(ep);
     }
   }
-  return [...out.values()];
+  return out;
 }
 
 export interface PortPolicy {

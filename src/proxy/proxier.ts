@@ -179,18 +179,36 @@ export class Proxier {
     const hadInstalled = this.installed !== undefined;
     try {
       let plan;
+      let ran = false;
       if (full) {
         const all = new Map<string, ServiceRules>();
         for (const key of this.services.keys()) { const r = this.rulesFor(key); if (r) all.set(key, r); }
         let existing: NftNames | undefined;
         try { existing = await backend.list(); } catch (e) { if (!isNftNotFound(e)) throw e; }
         plan = planFull(this.table, this.base, all, existing, now, this.installed);
+        if (!hadInstalled && existing && plan.tx.size > 0) {
+          try {
+            await backend.run(plan.tx);
+          } catch (e) {
+            // A table this process cannot adopt (left by a build whose maps had other types):
+            // replace it whole in one transaction. Established flows keep their conntrack NAT;
+            // only affinity entries are lost.
+            this.opts.log?.(`adopting the existing table failed (${(e as Error).message.split('\n')[0]}); replacing it atomically`);
+            plan = planFull(this.table, this.base, all, undefined, now, undefined);
+            const replace = backend.newTransaction();
+            replace.destroy({ kind: 'table' });
+            replace.ops.push(...plan.tx.ops);
+            plan = { ...plan, tx: replace };
+            await backend.run(replace);
+          }
+          ran = true;
+        }
       } else {
         const changes = new Map<string, ServiceRules | undefined>();
         for (const key of dirty) changes.set(key, this.rulesFor(key));
         plan = planPartial(this.table, this.installed!, changes, now);
       }
-      if (plan.tx.size > 0) await backend.run(plan.tx);
+      if (!ran && plan.tx.size > 0) await backend.run(plan.tx);
       this.installed = plan.installed;
       this.needFull = false;
       if (full) this.lastFull = now;

@@ -7,7 +7,7 @@
 //     → clusterip-cluster-3-v4   (ClusterIP: masquerade from outside the pod network)  ┐ shared by every
 //     → external-cluster-3-v4    (external, Cluster policy: masquerade)                │ service port with
 //     → external-local-3-1-v4    (external, Local policy: pods and the node short-circuit)│ that many endpoints
-//     → dnat-cluster-3-v4: dnat to daddr . l4proto . dport . numgen random mod 3 map @cluster-endpoints-v4
+//     → dnat-cluster-tcp-3-v4: meta l4proto tcp dnat to daddr . dport . numgen random mod 3 map @cluster-endpoints-tcp-v4
 //   filter-input/forward/output ─ ct state new ─ endpoints-check ─ @no-endpoint-… → reject / drop
 //   nat-postrouting ─ masquerading: hairpin (@hairpin-vN: saddr . daddr of local endpoints), then
 //                     masquerade what was marked by mark-for-masquerade
@@ -110,7 +110,7 @@ export const MAPS = {
   noEndpointServices: (f: Family) => `no-endpoint-services-${fam(f)}`,
   noEndpointNodePorts: (f: Family) => `no-endpoint-nodeports-${fam(f)}`,
   nodePortIPs: (f: Family) => `nodeport-ips-${fam(f)}`,
-  /** (entry address, protocol, port, index) → endpoint address . port; nodeport: (protocol, node port, index). One per protocol (see computeBase). */
+  /** (entry address, port, index) → endpoint address . port; nodeport: (node port, index). One per protocol (see computeBase). */
   endpoints: (kind: EndpointKind, f: Family, nodePort: boolean, p: L4) => `${nodePort ? 'nodeport-' : ''}${kind}-endpoints-${p}-${fam(f)}`,
   /** saddr . daddr of this node's endpoints: a pod that reached itself through a Service. */
   hairpin: (f: Family) => `hairpin-${fam(f)}`,
@@ -211,7 +211,10 @@ export function computeBase(cfg: ProxyConfig): BaseRules {
     // typeof, because the numgen part has no type of its own. One map per protocol: nft 1.0.6
     // cannot read back a value of "ip daddr . th dport" from the kernel ("conflicting
     // protocols"), and a value of "ip daddr . tcp dport" makes the dnat rule match TCP only.
-    const entryKey = (np: boolean, l4: L4) => `typeof ${np ? '' : `${x} daddr . `}meta l4proto . th dport . numgen random mod 1 : ${x} daddr . ${l4} dport`;
+    // The protocol is not part of the key (the map is per protocol; the dnat chain matches it):
+    // nft parses each element's key part by part, and at 100,000 endpoints a protocol name per
+    // key cost a fifth of a full sync (docs/benchmarks.md `## proxy`).
+    const entryKey = (np: boolean, l4: L4) => `typeof ${np ? '' : `${x} daddr . `}th dport . numgen random mod 1 : ${x} daddr . ${l4} dport`;
     for (const kind of ['cluster', 'local'] as const) {
       for (const l4 of L4S) {
         sets.push(
@@ -308,11 +311,13 @@ const podCIDRs = (cfg: ProxyConfig, f: Family) => cfg.clusterCIDRs.filter((c) =>
 /** The shared chain that DNATs to one of `n` endpoints of `kind` found by the packet's entry key. */
 export function dnatChain(kind: EndpointKind, n: number, f: Family, nodePort: boolean, l4: L4): ChainSpec {
   const x = ipX(f);
-  const key = `${nodePort ? '' : `${x} daddr . `}meta l4proto . th dport . numgen random mod ${n}`;
+  const key = `${nodePort ? '' : `${x} daddr . `}th dport . numgen random mod ${n}`;
   return {
     name: SHARED.dnat(kind, n, f, nodePort, l4),
     comment: `DNAT to one of ${n} ${kind === 'cluster' ? 'Cluster' : 'Local'}-policy ${l4.toUpperCase()} endpoints by ${nodePort ? 'node port' : 'service address and port'} (IP${fam(f)})`,
-    rules: [{ rule: `dnat ${x} to ${key} map @${MAPS.endpoints(kind, f, nodePort, l4)}` }],
+    // The protocol match gives `th dport` its context (nft refuses a transport header field
+    // without one) and stands for the protocol the endpoints map's key leaves out.
+    rules: [{ rule: `meta l4proto ${l4} dnat ${x} to ${key} map @${MAPS.endpoints(kind, f, nodePort, l4)}` }],
   };
 }
 
@@ -335,8 +340,12 @@ function computeSharedPort(c: PortCtx): void {
   // Endpoint elements go without a comment: their key starts with the service address or node
   // port, whose dispatch element names the Service; a comment on each of 100,000 endpoints would
   // add a tenth to a full sync.
-  const endpointElements = (kind: EndpointKind, nodePort: boolean, entry: string[]) =>
-    (kind === 'cluster' ? cluster : local).forEach((ep, i) => out.elements.push({ set: MAPS.endpoints(kind, f, nodePort, p), key: [...entry, String(i)], value: `${ep.ip} . ${ep.port}` }));
+  // The entry key without its protocol (the endpoints maps are per protocol): address . port, or the node port.
+  const endpointElements = (kind: EndpointKind, nodePort: boolean, entry: string[]) => {
+    const set = MAPS.endpoints(kind, f, nodePort, p);
+    const head = nodePort ? [entry[1]!] : [entry[0]!, entry[2]!];
+    (kind === 'cluster' ? cluster : local).forEach((ep, i) => out.elements.push({ set, key: [...head, String(i)], value: `${ep.ip} . ${ep.port}` }));
+  };
 
   // No endpoints anywhere: reject. Endpoints, but none this policy may use here: drop (as upstream).
   const noEndpointVerdict = !cat.hasAny ? `goto ${CH.reject}` : 'drop';

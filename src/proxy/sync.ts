@@ -23,7 +23,7 @@ export interface Installed {
   services: Map<string, ServiceRules>;
   /** element id ("set|key") → the element installed for it */
   elements: Map<string, ElementSpec>;
-  /** element id → keys of the Services claiming it, sorted */
+  /** element id → keys of the Services claiming it, sorted (lists may be shared: replace, never change in place) */
   claims: Map<string, string[]>;
   /** shared chain name → keys of the Services claiming it, sorted */
   chainClaims: Map<string, string[]>;
@@ -61,62 +61,59 @@ function sortedKeys<T>(m: Map<string, T>): string[] {
   return [...m.keys()].sort();
 }
 
-/** The shared chains the Services claim (each once) and their claimants, in key order. */
-function claimChains(services: Map<string, ServiceRules>): { chains: Map<string, ChainSpec>; claims: Map<string, string[]> } {
-  const chains = new Map<string, ChainSpec>();
-  const claims = new Map<string, string[]>();
-  for (const key of sortedKeys(services)) {
-    for (const c of services.get(key)!.sharedChains) {
-      const k = claims.get(c.name);
-      if (k) { if (k[k.length - 1] !== key) k.push(key); continue; }
-      claims.set(c.name, [key]);
-      chains.set(c.name, c);
-    }
-  }
-  return { chains, claims };
-}
-
-/** The winning element of each id, claimants in key order. */
-function claimAll(services: Map<string, ServiceRules>): { elements: Map<string, ElementSpec>; claims: Map<string, string[]> } {
-  const elements = new Map<string, ElementSpec>();
-  const claims = new Map<string, string[]>();
-  for (const key of sortedKeys(services)) {
-    for (const e of services.get(key)!.elements) {
-      const id = elementId(e);
-      const c = claims.get(id);
-      if (c) { if (c[c.length - 1] !== key) c.push(key); continue; }
-      claims.set(id, [key]);
-      elements.set(id, e);
-    }
-  }
-  return { elements, claims };
-}
-
 /**
  * The transaction that makes the table exactly `base` + `services`. `existing` lists what the
  * table holds now (undefined: no table); chains and sets in it that are not wanted are flushed
  * (chains, deleted later) or deleted (sets). `prev` carries stale-chain times across.
+ *
+ * One pass over the Services in key order claims shared chains and elements (first claimant
+ * wins) and groups the winning elements by set, so each set's elements go out as few batched
+ * commands without sorting the 100,000 element ids of a large table; elements are added
+ * without per-element checks (rules.ts made them, and their set names are checked once).
  */
 export function planFull(table: string, base: BaseRules, services: Map<string, ServiceRules>, existing: NftNames | undefined,
   now: number, prev?: Installed): Plan {
   const tx = new Transaction('inet', table);
   tx.add({ kind: 'table', comment: base.comment });
+  const keys = sortedKeys(services);
   const allSets: SetSpec[] = [...base.sets];
   const allChains: ChainSpec[] = [...base.chains];
-  const shared = claimChains(services);
-  for (const key of sortedKeys(services)) {
+  const sharedChains = new Map<string, ChainSpec>();
+  const chainClaims = new Map<string, string[]>();
+  const elements = new Map<string, ElementSpec>();
+  const claims = new Map<string, string[]>();
+  const bySet = new Map<string, ElementSpec[]>();
+  for (const key of keys) {
     const s = services.get(key)!;
-    allSets.push(...s.sets);
-    allChains.push(...s.chains);
+    for (const x of s.sets) allSets.push(x);
+    for (const c of s.chains) allChains.push(c);
+    for (const c of s.sharedChains) {
+      const k = chainClaims.get(c.name);
+      if (k) { if (k[k.length - 1] !== key) k.push(key); continue; }
+      chainClaims.set(c.name, [key]);
+      sharedChains.set(c.name, c);
+    }
+    // One claimant list per Service, shared by all its elements (claim lists are never changed
+    // in place: planPartial and a second claimant here replace them), so 100,000 elements do not
+    // cost 100,000 arrays.
+    const mine = [key];
+    for (const e of s.elements) {
+      const id = elementId(e);
+      const c = claims.get(id);
+      if (c) { if (c[c.length - 1] !== key) claims.set(id, [...c, key]); continue; }
+      claims.set(id, mine);
+      elements.set(id, e);
+      const list = bySet.get(e.set);
+      if (list) list.push(e); else bySet.set(e.set, [e]);
+    }
   }
-  allChains.push(...[...shared.chains.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)));
+  allChains.push(...[...sharedChains.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)));
   for (const s of allSets) tx.add(setObj(s));
   for (const c of allChains) { tx.add(chainObj(c)); tx.flush(chainObj(c)); }
   for (const c of allChains) addRules(tx, c);
   for (const s of base.sets) tx.flush(setObj(s));
   for (const e of base.elements) tx.add(elementObj(e));
-  const { elements, claims } = claimAll(services);
-  for (const id of [...elements.keys()].sort()) tx.add(elementObj(elements.get(id)!));
+  for (const set of [...bySet.keys()].sort()) tx.addElements(set, bySet.get(set)!);
 
   const stale = new Map<string, number>();
   if (existing) {
@@ -130,7 +127,7 @@ export function planFull(table: string, base: BaseRules, services: Map<string, S
     for (const name of existing.sets.slice().sort()) if (!wantSets.has(name)) tx.delete({ kind: 'set', name, type: '' });
     for (const name of existing.maps.slice().sort()) if (!wantSets.has(name)) tx.delete({ kind: 'map', name, type: ':' });
   }
-  return { tx, installed: { base, services: new Map(services), elements, claims, chainClaims: shared.claims, stale }, changedServices: sortedKeys(services) };
+  return { tx, installed: { base, services: new Map(services), elements, claims, chainClaims, stale }, changedServices: keys };
 }
 
 /**
@@ -192,8 +189,7 @@ export function planPartial(table: string, prev: Installed, changes: Map<string,
     for (const c of next?.sharedChains ?? []) {
       sharedAffected.set(c.name, c);
       const k = chainClaims.get(c.name) ?? [];
-      if (!k.includes(key)) { k.push(key); k.sort(); }
-      chainClaims.set(c.name, k);
+      if (!k.includes(key)) chainClaims.set(c.name, [...k, key].sort());
     }
     for (const e of old?.elements ?? []) {
       const id = elementId(e);
@@ -205,8 +201,7 @@ export function planPartial(table: string, prev: Installed, changes: Map<string,
       const id = elementId(e);
       affected.add(id);
       const c = claims.get(id) ?? [];
-      if (!c.includes(key)) { c.push(key); c.sort(); }
-      claims.set(id, c);
+      if (!c.includes(key)) claims.set(id, [...c, key].sort()); // a new list: lists are shared (planFull)
     }
     if (next) services.set(key, next); else services.delete(key);
   }

@@ -230,13 +230,15 @@ export function trace(rs: Ruleset, packet: Packet, opts: TraceOptions): TraceRes
     }
     // DNAT through an endpoints map: the entry key (service address or node port) and a random index.
     // (nft prints "th dport" back as "tcp dport" when the map's value names tcp.)
-    if ((m = /^dnat (ip6?) to (?:(ip6?) daddr \. )?meta l4proto \. (?:th|tcp|udp|sctp) dport \. numgen random mod (\d+) map @(\S+)$/.exec(rest.join(' ')))) {
+    // The key may name the protocol (maps of an older table) or not (the map is per protocol).
+    if ((m = /^dnat (ip6?) to (?:(ip6?) daddr \. )?(meta l4proto \. )?(?:th|tcp|udp|sctp) dport \. numgen random mod (\d+) map @(\S+)$/.exec(rest.join(' ')))) {
       if ((m[1] === 'ip') !== (family === 4) || (m[2] && m[2] !== m[1])) return 'nomatch';
       if (dnatDone) throw new Error(`tracer: second dnat in ${chain.name}`);
-      const map = rs.sets.get(m[4]!);
-      if (!map?.isMap) throw new Error(`tracer: ${chain.name} uses missing map @${m[4]}`);
-      const n = Number(m[3]);
-      const entry = m[2] ? [st.dst, st.protocol, String(st.dport)] : [st.protocol, String(st.dport)];
+      const map = rs.sets.get(m[5]!);
+      if (!map?.isMap) throw new Error(`tracer: ${chain.name} uses missing map @${m[5]}`);
+      const n = Number(m[4]);
+      const proto = m[3] ? [st.protocol] : [];
+      const entry = m[2] ? [st.dst, ...proto, String(st.dport)] : [...proto, String(st.dport)];
       const targets = Array.from({ length: n }, (_, k) => {
         const v = map.elements.get(joinKey([...entry, String(k)]))?.value;
         const vm = v ? /^(\S+) \. (\d+)$/.exec(v) : null;

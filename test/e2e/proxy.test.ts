@@ -250,8 +250,8 @@ spec:
     const text = await listing();
     assert.match(text, /chain nat-prerouting \{\n\s+type nat hook prerouting priority dstnat; policy accept;/);
     // No per-Service chains: shared ones named for what they do, and the endpoints as map elements.
-    assert.match(text, /chain dnat-cluster-tcp-2-v4 \{\n\s+comment "[^"]*"\n\s+dnat ip to ip daddr \. meta l4proto \. (?:th|tcp) dport \. numgen random mod 2 map @cluster-endpoints-tcp-v4\n/);
-    assert.match(text, /map cluster-endpoints-tcp-v4 \{[^}]*\. tcp \. 80 \. 0 : 10\.244\.1\.[56] \. 8080/);
+    assert.match(text, /chain dnat-cluster-tcp-2-v4 \{\n\s+comment "[^"]*"\n\s+(?:meta l4proto tcp )?dnat ip to ip daddr \. (?:th|tcp) dport \. numgen random mod 2 map @cluster-endpoints-tcp-v4\n/);
+    assert.match(text, /map cluster-endpoints-tcp-v4 \{[^}]*\. 80 \. 0 : 10\.244\.1\.[56] \. 8080/);
     assert.doesNotMatch(text, /chain (service|endpoint)-/);
     const fake = new FakeNft('inet', TABLE);
     fake.loadListing(text);

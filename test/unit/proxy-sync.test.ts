@@ -59,7 +59,7 @@ describe('proxier sync', () => {
     assert.equal(r0.kind, 'partial');
     assert.deepEqual(r0.services, ['ns/web2']);
     assert.deepEqual(touched(fake.history.at(-1)!), [
-      'delete element cluster-endpoints-tcp-v4 10.96.1.2 . tcp . 80 . 0', 'add element cluster-endpoints-tcp-v4 10.96.1.2 . tcp . 80 . 0',
+      'delete element cluster-endpoints-tcp-v4 10.96.1.2 . 80 . 0', 'add element cluster-endpoints-tcp-v4 10.96.1.2 . 80 . 0',
     ]);
     assert.equal(run(fake, pod('10.244.1.9', '10.96.1.2')).dnat, '10.244.2.12:8080');
     // A second endpoint: the dispatch element moves to the shared chains for two endpoints (created now).
@@ -69,7 +69,7 @@ describe('proxier sync', () => {
     const ops = touched(fake.history.at(-1)!);
     for (const o of ops) assert.match(o, /10\.96\.1\.2 |-tcp-2-v4$/, `op outside the changed service: ${o}`);
     assert.deepEqual(ops.filter((o) => o.includes(' chain ')).sort(), ['add chain clusterip-cluster-tcp-2-v4', 'add chain dnat-cluster-tcp-2-v4']);
-    assert.ok(ops.includes('add element cluster-endpoints-tcp-v4 10.96.1.2 . tcp . 80 . 1'));
+    assert.ok(ops.includes('add element cluster-endpoints-tcp-v4 10.96.1.2 . 80 . 1'));
     const r2 = run(fake, pod('10.244.1.9', '10.96.1.2'));
     assert.deepEqual(r2.candidates.sort(), ['10.244.2.12:8080', '10.244.2.22:8080']);
     assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).dnat, '10.244.2.1:8080', 'others untouched');
@@ -84,7 +84,7 @@ describe('proxier sync', () => {
     await p.sync();
     assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).verdict, 'reject');
     assert.deepEqual(touched(fake.history.at(-1)!).filter((o) => o.includes('element')), [
-      'delete element cluster-endpoints-tcp-v4 10.96.1.1 . tcp . 80 . 0', 'delete element service-ips-v4 10.96.1.1 . tcp . 80',
+      'delete element cluster-endpoints-tcp-v4 10.96.1.1 . 80 . 0', 'delete element service-ips-v4 10.96.1.1 . tcp . 80',
       'add element no-endpoint-services-v4 10.96.1.1 . tcp . 80',
     ]);
     p.upsertSlice(sliceRec(webSlice(1, ['10.244.2.7'])));
@@ -167,6 +167,24 @@ describe('proxier sync', () => {
     assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).dnat, undefined, "the deleted Service's element is gone");
     assert.ok([...fake.ruleset!.chains.keys()].filter((c) => c.includes('ns/web1/')).every((c) => fake.ruleset!.chains.get(c)!.rules.length === 0));
     assert.equal(run(fake, pod('10.244.1.9', '10.96.1.50')).dnat, '10.244.2.1:8080');
+  });
+
+  test('a table another build left with other map types is replaced whole, in one transaction', async () => {
+    const fake = new FakeNft('inet', config().table);
+    // An older shape: the endpoints map keyed with the protocol too.
+    fake.runSync(fake.newTransaction().add({ kind: 'table' })
+      .add({ kind: 'map', name: 'cluster-endpoints-tcp-v4', type: 'ipv4_addr . inet_proto . inet_service . mark : ipv4_addr . inet_service' }));
+    const logs: string[] = [];
+    const p = new Proxier({ config: config(), backend: fake, now: () => 1_000_000, log: (m: string) => logs.push(m) });
+    p.ready = true;
+    p.upsertService(svcRec(web(1))); p.upsertSlice(sliceRec(webSlice(1, ['10.244.2.1'])));
+    const before = fake.history.length;
+    const r = await p.sync();
+    assert.equal(r.kind, 'full');
+    assert.equal(fake.history.length, before + 1, 'one transaction ran');
+    assert.equal(fake.history.at(-1)!.ops[0]!.verb, 'destroy');
+    assert.match(logs.join('\n'), /replacing it atomically/);
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).dnat, '10.244.2.1:8080');
   });
 
   test('two Services claiming one external IP:port: the first wins, the second takes over when it goes', async () => {

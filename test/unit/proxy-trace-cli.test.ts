@@ -96,7 +96,7 @@ describe('podnet trace: the readable path', () => {
     assert.match(out, /^prerouting:$/m);
     assert.match(out, /^ {2}services +ip daddr \. meta l4proto \. th dport vmap @service-ips-v4/m);
     assert.match(out, /^ {2}clusterip-cluster-tcp-2-v4 +goto dnat-cluster-tcp-2-v4 +# ClusterIP traffic to 2 Cluster-policy TCP endpoints \(IPv4\)$/m);
-    assert.match(out, /^ {2}dnat-cluster-tcp-2-v4 +dnat ip to ip daddr \. meta l4proto \. th dport \. numgen random mod 2 map @cluster-endpoints-tcp-v4 /m);
+    assert.match(out, /^ {2}dnat-cluster-tcp-2-v4 +meta l4proto tcp dnat ip to ip daddr \. th dport \. numgen random mod 2 map @cluster-endpoints-tcp-v4 /m);
     assert.match(out, /^endpoints {2}2, one picked at random per connection: 10\.244\.1\.5:8080, 10\.244\.2\.6:8080$/m);
     assert.match(out, /^result {5}DNAT to 10\.244\.1\.5:8080$/m);
     assert.match(out, /not masqueraded: the endpoint sees the client's address 10\.244\.1\.9/);
