@@ -8,6 +8,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { stringify as stringifyYaml } from 'yaml';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -122,39 +123,11 @@ export async function ensurePki(dataDir: string, hosts: string[]): Promise<Pki> 
   return { caCert: caCertPem, serverCert, serverKey, tokens, adminToken };
 }
 
-/** A kubeconfig for the admin user, as `kind get kubeconfig` prints one. */
-export function kubeconfigYaml(opts: { name: string; server: string; caCert: string; token: string }): string {
-  const ca = Buffer.from(opts.caCert).toString('base64');
-  return [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    '- cluster:',
-    `    certificate-authority-data: ${ca}`,
-    `    server: ${opts.server}`,
-    `  name: ${opts.name}`,
-    'contexts:',
-    '- context:',
-    `    cluster: ${opts.name}`,
-    `    user: ${opts.name}-admin`,
-    `  name: ${opts.name}`,
-    `current-context: ${opts.name}`,
-    'preferences: {}',
-    'users:',
-    `- name: ${opts.name}-admin`,
-    '  user:',
-    `    token: ${opts.token}`,
-    '',
-  ].join('\n');
-}
+type KubeconfigOptions = { name: string; server: string; caCert: string; token: string };
 
-/**
- * The same kubeconfig as JSON, for podnet's own processes (cluster DNS pods, node daemons):
- * podnet's client reads JSON without loading a YAML parser, which costs each process ~8 MB of
- * resident memory. kubectl reads it too (JSON is YAML).
- */
-export function kubeconfigJson(opts: { name: string; server: string; caCert: string; token: string }): string {
-  const config = {
+/** A kubeconfig for the admin user, as `kind get kubeconfig` prints one (as an object). */
+function kubeconfigDoc(opts: KubeconfigOptions): Record<string, unknown> {
+  return {
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [{ cluster: { 'certificate-authority-data': Buffer.from(opts.caCert).toString('base64'), server: opts.server }, name: opts.name }],
@@ -163,7 +136,20 @@ export function kubeconfigJson(opts: { name: string; server: string; caCert: str
     preferences: {},
     users: [{ name: `${opts.name}-admin`, user: { token: opts.token } }],
   };
-  return JSON.stringify(config, null, 2) + '\n';
+}
+
+/** The admin kubeconfig as YAML, for users (`DIR/kubeconfig`, `podnet kubeconfig`). */
+export function kubeconfigYaml(opts: KubeconfigOptions): string {
+  return stringifyYaml(kubeconfigDoc(opts), { lineWidth: 0 });
+}
+
+/**
+ * The same kubeconfig as JSON, for podnet's own processes (cluster DNS pods, node daemons):
+ * podnet's client reads JSON without loading a YAML parser, which costs each process ~8 MB of
+ * resident memory. kubectl reads it too (JSON is YAML).
+ */
+export function kubeconfigJson(opts: KubeconfigOptions): string {
+  return JSON.stringify(kubeconfigDoc(opts), null, 2) + '\n';
 }
 
 export async function writeKubeconfig(path: string, yaml: string): Promise<void> {
