@@ -697,8 +697,13 @@ export class EmbeddedStore implements Store {
   private deliverTo(w: WatchState, entry: LogEntry): void {
     if (w.cancelled || entry.rev < w.nextRev) return;
     w.nextRev = entry.rev + 1;
-    const evs = entry.events.filter((e) => (w.prefix ? e.kv.key.startsWith(w.key) : e.kv.key === w.key));
-    if (evs.length === 0) return;
+    // Every resource's watch cache sees every revision: most see nothing of theirs, so no
+    // array is made until an event matches.
+    let evs: StoreEvent[] | undefined;
+    for (const e of entry.events) {
+      if (w.prefix ? e.kv.key.startsWith(w.key) : e.kv.key === w.key) (evs ??= []).push(e);
+    }
+    if (!evs) return;
     try {
       w.onEvents(evs);
     } catch (err) {
