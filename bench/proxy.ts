@@ -210,7 +210,7 @@ async function startServer(): Promise<ChildProcess> {
 
 // ---- the measurements ----------------------------------------------------------------------------
 
-interface SyncFigures { services: number; fullMs: number; computeMs: number; partial: number[]; linearFullMs: number; linearPartial: number[] }
+interface SyncFigures { services: number; fullMs: number; computeMs: number; split: string; partial: number[]; linearFullMs: number; linearPartial: number[] }
 
 /** Full and partial syncs of `n` Services, both shapes; leaves no table behind. */
 async function measureSync(n: number): Promise<SyncFigures> {
@@ -234,6 +234,9 @@ async function measureSync(n: number): Promise<SyncFigures> {
   const full = await proxier.sync();
   const fullMs = now() - t0;
   if (full.kind !== 'full') throw new Error(`expected a full sync, got ${full.kind}`);
+  const t = proxier.lastFullSyncTimings;
+  const split = t ? `${t.path}: rules ${ms(t.computeMs)}, list ${ms(t.listMs)}, plan ${ms(t.planMs)}, nft ${t.path === 'netlink' ? 'structure ' : ''}${ms(t.nftMs)}` +
+    (t.path === 'netlink' ? `, encode ${ms(t.encodeMs)}, netlink batch ${ms(t.netlinkMs)} (${t.elements} elements)` : '') : '';
   const partial: number[] = [];
   for (let r = 0; r < PARTIAL_RUNS; r++) {
     const i = (r * 7919) % Math.max(1, n - 1); // a different non-target Service each time
@@ -248,6 +251,7 @@ async function measureSync(n: number): Promise<SyncFigures> {
     partial.push(now() - t);
     if (res.kind !== 'partial' || res.services.length !== 1) throw new Error(`expected a partial sync of one Service, got ${res.kind} of ${res.services.length}`);
   }
+  proxier.close();
   await session.close();
   if (session.counts.session < PARTIAL_RUNS) log(`   (only ${session.counts.session} of ${PARTIAL_RUNS} partial syncs went through the nft session)`);
   await destroyTable(TABLE);
@@ -282,7 +286,7 @@ async function measureSync(n: number): Promise<SyncFigures> {
     lin.services.set(rules.key, { ...rules, chains: [...rules.chains, ...old.chains.filter((c) => !rules.chains.some((x) => x.name === c.name))] });
   }
   await destroyTable(LINEAR_TABLE);
-  return { services: n, fullMs, computeMs, partial: partial.sort((a, b) => a - b), linearFullMs, linearPartial: linearPartial.sort((a, b) => a - b) };
+  return { services: n, fullMs, computeMs, split, partial: partial.sort((a, b) => a - b), linearFullMs, linearPartial: linearPartial.sort((a, b) => a - b) };
 }
 
 /** Loads `n` Services in one shape into the node (the caller removes the table). */
@@ -331,7 +335,7 @@ export async function benchProxy(): Promise<void> {
     for (const n of sizes) {
       const f = await measureSync(n);
       figs.push(f);
-      log(`a. ${n} Services: full sync ${ms(f.fullMs)} (rules computed in ${ms(f.computeMs)}); one endpoint change: p50 ${ms(percentile(f.partial, 0.5))}, ` +
+      log(`a. ${n} Services: full sync ${ms(f.fullMs)} (${f.split}; rules alone ${ms(f.computeMs)}); one endpoint change: p50 ${ms(percentile(f.partial, 0.5))}, ` +
         `p90 ${ms(percentile(f.partial, 0.9))}, max ${ms(f.partial.at(-1) ?? NaN)} | linear shape: full ${ms(f.linearFullMs)}, one change p50 ${ms(percentile(f.linearPartial, 0.5))}`);
     }
     const big = figs.find((f) => f.services === SERVICES)!;

@@ -7,6 +7,7 @@
 // fake and the tracer read the few shapes their component emits, and the real kernel parses
 // the rest. Comments are allowed on every object, as STYLE.md item 4 asks.
 
+import { spawn } from 'node:child_process';
 import { netnsArgv, run, type ExecOptions } from './exec.js';
 
 export type NftFamily = 'ip' | 'ip6' | 'inet' | 'arp' | 'bridge' | 'netdev';
@@ -472,9 +473,19 @@ export class NftSession implements NftBackend {
     }
   }
 
+  /**
+   * Starts the `nft -i` process now (when not closed), so that a transaction soon after does not
+   * wait for its start-up (10-150 ms with `ip netns exec`); the proxy calls it at the start of a
+   * full sync, while it computes the rules.
+   */
+  async warmUp(): Promise<void> {
+    if (this.closed) return;
+    try { await this.ensureStarted(); } catch { /* the next transaction reports it */ }
+  }
+
   private async ensureStarted(): Promise<import('node:child_process').ChildProcessWithoutNullStreams> {
+    // No await before this.proc is set: two callers at once (warmUp, a transaction) share one process.
     if (this.proc) return this.proc;
-    const { spawn } = await import('node:child_process');
     const [cmd, ...args] = netnsArgv('nft', ['-i'], this.netns);
     const p = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     if (this.counts.starts++ > 0) this.counts.restarts++;

@@ -13,7 +13,7 @@ import { runConntrack } from './conntrack.js';
 import { listenIn, listenHere, ServiceHealthServer } from './healthcheck.js';
 import { healthRoute, metricsRoute, parseBindAddress, ProxyHealth, ProxyMetrics, serveHttp, TO_BE_DELETED_TAINT } from './metrics.js';
 import { PROXY_LABEL_SELECTOR, stripEndpointSlice, stripService, type ServiceRecord, type SliceRecord } from './model.js';
-import { Proxier } from './proxier.js';
+import { describeFullSync, Proxier } from './proxier.js';
 import { defaultConfig, type ProxyConfig } from './rules.js';
 import { BoundedFrequencyRunner } from './runner.js';
 
@@ -80,7 +80,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     clusterCIDRs: opts.clusterCIDRs ?? [],
     nodePortAddresses: opts.nodePortAddresses ?? [],
   });
-  // One long-lived `nft -i` for partial syncs (full syncs and listings still use `nft -f`/`nft list`).
+  // One long-lived `nft -i` for partial syncs and the structure of full syncs; full syncs load
+  // map elements over netlink (proxier.ts), or through `nft -f` without the addon.
   const session = opts.backend ? undefined : new NftSession('inet', cfg.table, opts.netns);
   const backend = opts.backend ?? session!;
   let conntrackBroken = false;
@@ -183,7 +184,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       metrics.syncDone(r.kind, (performance.now() - t0) / 1000, tok);
       if (r.kind !== 'none') health.updated();
       await healthChecks?.sync(proxier.healthCheckTargets());
-      if (r.kind !== 'none' && (r.ops > 0 || r.staleDeleted > 0)) log(`${r.kind} sync: ${r.services.length} service(s), ${r.ops} op(s)${r.staleDeleted ? `, ${r.staleDeleted} stale chain(s) deleted` : ''}`);
+      const timings = r.kind === 'full' ? proxier.lastFullSyncTimings : undefined;
+      if (r.kind !== 'none' && (r.ops > 0 || r.staleDeleted > 0)) log(`${r.kind} sync: ${r.services.length} service(s), ${r.ops} op(s)${r.staleDeleted ? `, ${r.staleDeleted} stale chain(s) deleted` : ''}${timings ? `; ${describeFullSync(timings)}` : ''}`);
       const due = proxier.staleDueInMs();
       if (due !== undefined) runner?.retryAfter(due + 50);
       for (const f of mine) f();
@@ -234,6 +236,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     stop: async () => {
       await runner!.stop();
       await session?.close();
+      proxier.close();
       await Promise.all([svcInformer.stop(), sliceInformer.stop(), nodeInformer.stop()]);
       await Promise.all([...servers.map((s) => s.close()), healthChecks?.close()]);
       if (!opts.client) client.close();

@@ -20,6 +20,12 @@
 // make every sync grow with the table (docs/benchmarks.md `## proxy`). Services with ClientIP
 // affinity keep kube-proxy's per-Service and per-endpoint chains (the affinity sets need them).
 //
+// Being map elements only also lets a full sync load them without nft's parser: sync.ts splits
+// it into the table's structure (through nft) and all elements in one nf_tables netlink batch;
+// the element types here are those src/net/nftnl.ts can encode (addresses, protocols, ports, the
+// numgen index, verdicts, comments) — a new set type must be added there too, or full syncs
+// fall back to nft.
+//
 // Per-packet cost is a few map lookups whatever the number of Services. Nothing here does I/O:
 // computeBase(config) and computeService(service, slices, config) return plain data that
 // sync.ts turns into transactions.
@@ -343,8 +349,13 @@ function computeSharedPort(c: PortCtx): void {
   // The entry key without its protocol (the endpoints maps are per protocol): address . port, or the node port.
   const endpointElements = (kind: EndpointKind, nodePort: boolean, entry: string[]) => {
     const set = MAPS.endpoints(kind, f, nodePort, p);
-    const head = nodePort ? [entry[1]!] : [entry[0]!, entry[2]!];
-    (kind === 'cluster' ? cluster : local).forEach((ep, i) => out.elements.push({ set, key: [...head, String(i)], value: `${ep.ip} . ${ep.port}` }));
+    // Array literals, not spreads: a full sync builds 100,000 of these keys.
+    const list = kind === 'cluster' ? cluster : local;
+    for (let i = 0; i < list.length; i++) {
+      const ep = list[i]!;
+      const key = nodePort ? [entry[1]!, String(i)] : [entry[0]!, entry[2]!, String(i)];
+      out.elements.push({ set, key, value: `${ep.ip} . ${ep.port}` });
+    }
   };
 
   // No endpoints anywhere: reject. Endpoints, but none this policy may use here: drop (as upstream).

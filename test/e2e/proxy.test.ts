@@ -25,6 +25,7 @@ import { TestApiServer, podnetBin, waitFor, haveKubectl } from './harness.js';
 import { run } from '../../src/net/exec.js';
 import { Ip } from '../../src/net/ip.js';
 import { FakeNft } from '../../src/net/nft-fake.js';
+import { nfnetlinkUnavailable } from '../../src/net/nftnl.js';
 import { trace } from '../../src/proxy/trace.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -294,6 +295,8 @@ spec:
     assert.ok((await get(CLIENT, cip, 80, '/hostname', 5)).every((n) => n === 'pod1' || n === 'pod2'));
     startProxy();
     await waitFor(() => /full sync/.test(proxyLog), `restarted proxy synced\n${proxyLog}`, 15_000);
+    // With the nfnetlink addon built, the adopting full sync loads its map elements over netlink.
+    if (!nfnetlinkUnavailable()) assert.match(proxyLog, /full sync: .*via netlink/, proxyLog);
     const names = await get(CLIENT, cip, 80, '/hostname', 10);
     assert.ok(names.every((n) => n === 'pod1' || n === 'pod2'), names.join(','));
     const chains = (await listing()).match(/^\s*chain /gm)?.length ?? 0;

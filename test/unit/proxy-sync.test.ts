@@ -8,6 +8,8 @@ import { config, makeService, makeSlice, NODE_IP, outside, pod, run, sliceRec, s
 import { FakeNft } from '../../src/net/nft-fake.js';
 import { NftError, type NftBackend, type Transaction } from '../../src/net/nft.js';
 import { Proxier } from '../../src/proxy/proxier.js';
+import { computeBase, computeService, type ServiceRules } from '../../src/proxy/rules.js';
+import { elementBatch, planFull } from '../../src/proxy/sync.js';
 import { staleUdpFlows } from '../../src/proxy/conntrack.js';
 
 const web = (i: number) => makeService('ns', `web${i}`, (s) => { s.spec.clusterIP = `10.96.1.${i}`; s.spec.clusterIPs = [`10.96.1.${i}`]; });
@@ -167,6 +169,46 @@ describe('proxier sync', () => {
     assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).dnat, undefined, "the deleted Service's element is gone");
     assert.ok([...fake.ruleset!.chains.keys()].filter((c) => c.includes('ns/web1/')).every((c) => fake.ruleset!.chains.get(c)!.rules.length === 0));
     assert.equal(run(fake, pod('10.244.1.9', '10.96.1.50')).dnat, '10.244.2.1:8080');
+  });
+
+  test('a full plan split in two: between structure and elements every installed Service still works', async () => {
+    // What a previous process left: web1 (1 endpoint), web2, and an affinity Service.
+    const fake = new FakeNft('inet', config().table);
+    const sticky = makeService('ns', 'sticky', (s) => { s.spec.clusterIP = '10.96.1.50'; s.spec.clusterIPs = ['10.96.1.50']; s.spec.sessionAffinity = 'ClientIP'; });
+    const stickySlice = (ip: string) => makeSlice('ns', 'sticky-a', 'sticky', [{ ip, node: 'node-b' }]);
+    const rules = (entries: Array<[Record<string, unknown>, Record<string, unknown>]>) => {
+      const m = new Map<string, ServiceRules>();
+      for (const [svc, sl] of entries) { const r = computeService(svcRec(svc), [sliceRec(sl)], config()); if (r) m.set(r.key, r); }
+      return m;
+    };
+    const base = computeBase(config());
+    fake.runSync(planFull(config().table, base, rules([[web(1), webSlice(1, ['10.244.2.1'])], [web(2), webSlice(2, ['10.244.2.2'])], [sticky, stickySlice('10.244.2.50')]]), undefined, 0).tx);
+    // The next process wants web1 on two endpoints (other shared chains), sticky on another
+    // endpoint (other endpoint chains), web3; web2 is gone.
+    const plan = planFull(config().table, base, rules([[web(1), webSlice(1, ['10.244.2.1', '10.244.2.11'])], [sticky, stickySlice('10.244.2.51')], [web(3), webSlice(3, ['10.244.2.3'])]]), await fake.list(), 0);
+    // The structure half adds and refills only: no map flushed, no chain flushed or deleted but to be refilled.
+    const refilled = new Set(plan.structure.ops.filter((o) => o.verb === 'add' && o.obj.kind === 'chain').map((o) => (o.obj as { name: string }).name));
+    for (const op of plan.structure.ops) {
+      assert.ok(op.verb === 'add' || (op.verb === 'flush' && op.obj.kind === 'chain' && refilled.has(op.obj.name)), `structure op ${op.verb} ${op.obj.kind}`);
+    }
+    assert.ok(plan.elements.flushChains.some((c) => c.includes('ns/sticky/')), 'the old endpoint chain goes stale in the element half');
+    // The single transaction is the two halves in order.
+    assert.deepEqual(plan.tx.ops.slice(0, plan.structure.size), plan.structure.ops);
+    fake.runSync(plan.structure);
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.1')).dnat, '10.244.2.1:8080', 'web1 as before');
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.2')).dnat, '10.244.2.2:8080', 'web2 until the elements go');
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.50')).dnat, '10.244.2.51:8080', 'an affinity Service\'s own chains are refilled with its new endpoints');
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.3')).dnat, undefined, 'web3 not yet');
+    const elements = fake.newTransaction();
+    elements.ops.push(...plan.tx.ops.slice(plan.structure.size));
+    fake.runSync(elements);
+    assert.deepEqual(run(fake, pod('10.244.1.9', '10.96.1.1')).candidates.sort(), ['10.244.2.11:8080', '10.244.2.1:8080'].sort());
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.2')).dnat, undefined);
+    assert.equal(run(fake, pod('10.244.1.9', '10.96.1.3')).dnat, '10.244.2.3:8080');
+    // The netlink encoding of the element half: one message per flush, per 64 KiB of elements, per stale chain, per dropped set.
+    const batch = elementBatch(config().table, plan.elements);
+    batch.end();
+    assert.equal(batch.expectedReplies, plan.elements.flushSets.length + plan.elements.add.length + plan.elements.flushChains.length + plan.elements.deleteSets.length);
   });
 
   test('a table another build left with other map types is replaced whole, in one transaction', async () => {

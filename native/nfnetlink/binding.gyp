@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "nfnetlink",
+      "sources": ["nfnetlink.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
+    }
+  ]
+}
