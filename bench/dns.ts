@@ -8,7 +8,10 @@
 //    (Debian package `dnsperf`), pinned to CPU 0, sends it a mix of cluster names for
 //    DNS_BENCH_SECONDS (default 10) with DNS_BENCH_CLIENTS sockets (default 4) and
 //    DNS_BENCH_INFLIGHT queries outstanding (default 32). p50/p99 come from dnsperf's per-query
-//    latencies (`-v`).
+//    latencies (`-v`). This runs once per UDP path in DNS_BENCH_UDP (default "auto,dgram"): the
+//    path the server picks (batched through native/udpbatch when built), then node:dgram
+//    (PODNET_DNS_UDP=dgram), each in a fresh process, with its idle RSS. PODNET_DNS_UDP_BATCH
+//    (datagrams per recvmmsg) and DNS_BENCH_NODE_ARGS (e.g. "--cpu-prof") reach the server process.
 // 3. NSD (Debian package `nsd`) serves the same records from zone files, pinned to CPU 1 with
 //    one server process, and gets the same queries from dnsperf with the same concurrency.
 //
@@ -134,7 +137,7 @@ function zoneFiles(svcs: ServiceRecord[], slices: SliceRecord[], podNames: Array
 
 // ---- the podnet server, in its own process -----------------------------------------------------
 
-interface Loaded { port: number; heapMB: number; rssMB: number; loadMs: number }
+interface Loaded { port: number; heapMB: number; rssMB: number; loadMs: number; udpPath: string }
 
 /** `node bench/dns.js serve`: build the index, serve on 127.0.0.1, report; "rss" / "stop" on stdin. */
 async function serveChild(): Promise<void> {
@@ -158,10 +161,10 @@ async function serveChild(): Promise<void> {
     listen: [{ host: '127.0.0.1', port: 0 }], resolver: defaultResolverConfig({ podMode: 'insecure' }), index, log: () => undefined,
   });
   const [addr] = await server.start();
-  const loaded: Loaded = { port: addr.port, heapMB: (mem.heapUsed - base) / 2 ** 20, rssMB: mem.rss / 2 ** 20, loadMs };
+  const loaded: Loaded = { port: addr.port, heapMB: (mem.heapUsed - base) / 2 ** 20, rssMB: mem.rss / 2 ** 20, loadMs, udpPath: server.udpPath };
   process.stdout.write(JSON.stringify(loaded) + '\n');
   createInterface({ input: process.stdin }).on('line', (l) => {
-    if (l === 'rss') process.stdout.write(JSON.stringify({ rssMB: process.memoryUsage().rss / 2 ** 20, cached: server.cachedAnswers }) + '\n');
+    if (l === 'rss') { gc?.(); process.stdout.write(JSON.stringify({ rssMB: process.memoryUsage().rss / 2 ** 20, cached: server.cachedAnswers }) + '\n'); }
     else void server.stop().then(() => process.exit(0));
   });
 }
@@ -284,26 +287,45 @@ export async function benchDns(): Promise<void> {
     const queryFile = join(dir, 'queries.txt');
     writeFileSync(queryFile, mix.lines.join('\n') + '\n');
 
-    // podnet: the server process with the Node options the DNS pods run with, pinned to one CPU.
+    // podnet: the server process with the Node options the DNS pods run with, pinned to one CPU;
+    // once on the UDP path it picks (batched through native/udpbatch when built), and once more
+    // on node:dgram (PODNET_DNS_UDP=dgram) when that was not already the one.
     const self = fileURLToPath(import.meta.url);
-    const [cmd, ...args] = pin(SERVER_CPU, [process.execPath, '--expose-gc', ...AGENT_NODE_OPTIONS, self, 'serve']);
-    server = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, DNS_BENCH_SERVICES: String(services), DNS_BENCH_ENDPOINTS: String(perService) } });
-    const next = lineReader(server);
-    const loaded = JSON.parse(await next()) as Loaded;
-    log(`index of ${services} Services / ${services * perService} endpoints loaded in ${loaded.loadMs.toFixed(0)} ms: heap +${loaded.heapMB.toFixed(1)} MB, ` +
-      `process RSS ${loaded.rssMB.toFixed(0)} MB (issue target ≤ 200 MB; CoreDNS's sizing rule ~164 MB)`);
     let podnet: PerfResult | undefined;
     let ref: PerfResult | undefined;
-    if (has('dnsperf')) {
-      log(`dnsperf: ${mix.lines.length} distinct queries (EDNS0), ${clients} sockets, ${inflight} outstanding, ${seconds} s; server on CPU ${SERVER_CPU}, dnsperf on CPU ${CLIENT_CPU}`);
-      podnet = await dnsperf(dir, 'podnet', server.pid!, loaded.port, queryFile, seconds, clients, inflight);
+    const byPath: Array<[string, PerfResult]> = [];
+    const paths = (process.env.DNS_BENCH_UDP ?? 'auto,dgram').split(',').filter(Boolean);
+    for (const path of paths) {
+      // DNS_BENCH_NODE_ARGS: extra options for the server process only (e.g. "--cpu-prof --cpu-prof-dir=DIR").
+      const extra = (process.env.DNS_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      const [cmd, ...args] = pin(SERVER_CPU, [process.execPath, '--expose-gc', ...AGENT_NODE_OPTIONS, ...extra, self, 'serve']);
+      server = spawn(cmd!, args, {
+        stdio: ['pipe', 'pipe', 'inherit'],
+        env: { ...process.env, DNS_BENCH_SERVICES: String(services), DNS_BENCH_ENDPOINTS: String(perService), PODNET_DNS_UDP: path === 'dgram' ? 'dgram' : '' },
+      });
+      const next = lineReader(server);
+      const loaded = JSON.parse(await next()) as Loaded;
+      if (path !== 'dgram' || byPath.length === 0) {
+        log(`index of ${services} Services / ${services * perService} endpoints loaded in ${loaded.loadMs.toFixed(0)} ms: heap +${loaded.heapMB.toFixed(1)} MB, ` +
+          `process RSS ${loaded.rssMB.toFixed(0)} MB (issue target ≤ 200 MB; CoreDNS's sizing rule ~164 MB)`);
+      }
       server.stdin!.write('rss\n');
-      const after = JSON.parse(await next()) as { rssMB: number; cached: number };
-      log(`podnet dns: ${fmt(podnet)}; RSS after ${after.rssMB.toFixed(0)} MB, ${after.cached} answers cached; load average ${loadavg()}`);
+      const idle = JSON.parse(await next()) as { rssMB: number; cached: number };
+      log(`podnet dns UDP path "${loaded.udpPath}": serving, idle RSS ${idle.rssMB.toFixed(1)} MB`);
+      const skip = path === 'dgram' && byPath.some(([p]) => p === 'dgram');
+      if (has('dnsperf') && !skip) {
+        log(`dnsperf: ${mix.lines.length} distinct queries (EDNS0), ${clients} sockets, ${inflight} outstanding, ${seconds} s; server on CPU ${SERVER_CPU}, dnsperf on CPU ${CLIENT_CPU}`);
+        const r = await dnsperf(dir, `podnet-${loaded.udpPath}`, server.pid!, loaded.port, queryFile, seconds, clients, inflight);
+        server.stdin!.write('rss\n');
+        const after = JSON.parse(await next()) as { rssMB: number; cached: number };
+        log(`podnet dns (UDP ${loaded.udpPath}): ${fmt(r)}; RSS after ${after.rssMB.toFixed(0)} MB, ${after.cached} answers cached; load average ${loadavg()}`);
+        byPath.push([loaded.udpPath, r]);
+        podnet ??= r;
+      }
+      server.stdin!.write('stop\n');
+      await new Promise((r) => server!.once('exit', r));
+      server = undefined;
     }
-    server.stdin!.write('stop\n');
-    await new Promise((r) => server!.once('exit', r));
-    server = undefined;
 
     if (has('dnsperf') && has('nsd')) {
       const zones = zoneFiles(svcs, slices, mix.podNames);
@@ -328,6 +350,7 @@ export async function benchDns(): Promise<void> {
       log(`NSD ${/NSD version ([\d.]+)/.exec(version.stderr + version.stdout)?.[1] ?? ''} (same records as zone files, 1 server process): ${fmt(ref)}; load average ${loadavg()}`);
     }
     if (podnet) {
+      if (byPath.length > 1) log(`UDP paths: ${byPath.map(([p, r]) => `${p} ${r.qps.toFixed(0)} QPS p99 ${r.p99.toFixed(2)} ms`).join('; ')}`);
       const pass = podnet.qps >= 50_000 && podnet.p99 <= 2;
       log(`result: podnet ${podnet.qps.toFixed(0)} QPS p99 ${podnet.p99.toFixed(2)} ms` +
         (ref ? ` vs NSD ${ref.qps.toFixed(0)} QPS p99 ${ref.p99.toFixed(2)} ms (podnet/NSD ${(podnet.qps / ref.qps).toFixed(2)})` : '') +

@@ -7,18 +7,24 @@
 // Cluster answers are encoded once and repeated from an AnswerCache until the index changes
 // (answers.ts). A repeat over UDP is answered synchronously inside the socket's message event
 // (no promise, no parse, no encode): that path is what one core's throughput depends on.
+//
+// UDP goes through native/udpbatch when it is built (udp-batch.ts): datagrams arrive in batches
+// (recvmmsg) in a buffer shared with C, repeats are answered in place, and the batch's answers
+// leave in one sendmmsg. Without the addon (or with PODNET_DNS_UDP=dgram) node:dgram does the
+// same one datagram at a time. Both paths answer alike, byte for byte; the tests run both.
 
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomInt } from 'node:crypto';
-import { AnswerCache, answerKey } from './answers.js';
+import { AnswerCache, answerKey, type CachedAnswer } from './answers.js';
 import { DnsCache, type CacheKind } from './cache.js';
 import { Forwarder, TooManyConcurrent } from './forward.js';
 import { DnsMetrics, metricType, type QueryStats } from './metrics.js';
 import type { DnsIndex } from './records.js';
 import { resolve, type ResolverConfig } from './resolver.js';
+import { BatchSocket, loadUdpBatch, udpBatchUnavailable } from './udp-batch.js';
 import {
-  answerRecords, encodeQuery, encodeResponse, foldCase, parseQuery, RCODE, RCODE_NAMES, readName, TYPE, udpLimit,
+  answerRecords, encodeQuery, encodeResponse, foldCase, MAX_UDP_SIZE, parseQuery, RCODE, RCODE_NAMES, readName, TYPE, udpLimit,
   type Edns, type Query, type Response,
 } from './wire.js';
 
@@ -47,7 +53,17 @@ export interface DnsServerOptions {
   onLoop?: (msg: string) => void;
   /** Encoded cluster answers kept at most (0: none; default 10,000). */
   answerCacheSize?: number;
+  /**
+   * How UDP is read and written: 'batch' (native/udpbatch; fails to start without it), 'dgram'
+   * (node:dgram), or 'auto' (default): batch when the addon loads, unless PODNET_DNS_UDP=dgram.
+   */
+  udp?: 'auto' | 'batch' | 'dgram';
+  /** Datagrams per recvmmsg/sendmmsg on the batch path (default PODNET_DNS_UDP_BATCH or 64). */
+  udpBatch?: number;
 }
+
+/** A bound UDP socket on either path. */
+interface UdpListener { readonly port: number; close(): void }
 
 type Proto = 'udp' | 'tcp';
 
@@ -55,6 +71,12 @@ const TCP_IDLE_MS = 10_000;
 const TCP_MAX_PENDING = 128;
 /** SO_RCVBUF asked for (the kernel caps it at net.core.rmem_max): room for bursts of queries. */
 const UDP_RECV_BUFFER = 4 << 20;
+/**
+ * The longest UDP query read whole. A longer datagram is answered FORMERR from its header on
+ * both paths (the batch path's slots hold this much; no real query comes near it).
+ */
+const MAX_UDP_QUERY = MAX_UDP_SIZE;
+const DEFAULT_UDP_BATCH = 64;
 
 /**
  * The server only ever sends to the address a datagram came from, which is an IP literal: an
@@ -65,7 +87,9 @@ const literalLookup = (address: string, family: unknown, cb: (err: Error | null,
 
 export class DnsServer {
   readonly metrics: DnsMetrics;
-  private readonly udp: UdpSocket[] = [];
+  private readonly udp: UdpListener[] = [];
+  /** Which UDP path start() took ('' before it). */
+  private udpMode: '' | 'batch' | 'dgram' = '';
   private readonly tcp: Server[] = [];
   private readonly conns = new Set<Socket>();
   private bound: ListenAddress[] = [];
@@ -85,6 +109,8 @@ export class DnsServer {
   get cachedAnswers(): number { return this.answers?.size ?? 0; }
 
   get addresses(): ListenAddress[] { return [...this.bound]; }
+  /** 'batch' (native recvmmsg/sendmmsg) or 'dgram' (node:dgram); '' until start(). */
+  get udpPath(): '' | 'batch' | 'dgram' { return this.udpMode; }
   get loopDetected(): boolean { return this.loop.detected; }
   get forwarding(): boolean { return !!this.opts.forwarder && !this.loop.detected; }
 
@@ -95,18 +121,57 @@ export class DnsServer {
    * any answer; undefined when there is none (then handle() it). Synchronous, never throws.
    */
   cached(msg: Buffer, proto: Proto, family: 1 | 2 = 1): Buffer | undefined {
-    const cache = this.answers;
-    if (!cache) return undefined;
     const started = performance.now();
-    const key = answerKey(msg, proto === 'tcp');
-    if (key < 0) return undefined;
-    const hit = cache.get(key, msg, this.opts.index.generation!());
+    const hit = this.lookup(msg, proto);
     if (!hit) return undefined;
     const out = AnswerCache.reply(hit, msg);
+    this.countHit(hit, msg, proto, family, started);
+    return out;
+  }
+
+  /**
+   * cached() for the batch path: the answer is written straight into `out` at `at` (the
+   * socket's answer slot, at most `room` bytes) instead of a new Buffer. Its length, or 0.
+   */
+  private cachedInto(msg: Buffer, family: 1 | 2, out: Buffer, at: number, room: number): number {
+    const started = performance.now();
+    const hit = this.lookup(msg, 'udp');
+    if (!hit || hit.buf.length > room) return 0;
+    // What AnswerCache.reply() does, into the slot: the kept bytes, the client's ID and spelling.
+    hit.buf.copy(out, at);
+    out[at] = msg[0]; out[at + 1] = msg[1];
+    msg.copy(out, at + 12, 12, hit.qEnd);
+    this.countHit(hit, msg, 'udp', family, started);
+    return hit.buf.length;
+  }
+
+  private lookup(msg: Buffer, proto: Proto): CachedAnswer | undefined {
+    const cache = this.answers;
+    if (!cache) return undefined;
+    const key = answerKey(msg, proto === 'tcp');
+    if (key < 0) return undefined;
+    return cache.get(key, msg, this.opts.index.generation!());
+  }
+
+  private countHit(hit: CachedAnswer, msg: Buffer, proto: Proto, family: 1 | 2, started: number): void {
     const slot = (proto === 'tcp' ? 2 : 0) + family - 1;
     const stats = (hit.stats ??= [])[slot] as QueryStats | undefined ??
-      (hit.stats[slot] = this.statsFor(proto, family, msg.readUInt16BE(hit.qEnd - 4), out, hit.plugin));
-    this.count(stats, msg.length, out.length, started);
+      (hit.stats[slot] = this.statsFor(proto, family, msg.readUInt16BE(hit.qEnd - 4), hit.buf, hit.plugin));
+    this.count(stats, msg.length, hit.buf.length, started);
+  }
+
+  /**
+   * The answer to a UDP datagram longer than MAX_UDP_QUERY, from its header alone (the batch
+   * path has no more of it): FORMERR, or nothing for a response. Counted like any answer.
+   */
+  private oversized(head: Buffer, length: number, family: 1 | 2): Buffer | undefined {
+    if (head.length < 12 || (head[2] & 0x80) !== 0) return undefined;
+    const started = performance.now();
+    const out = encodeResponse({
+      id: head.readUInt16BE(0), opcode: (head[2] >> 3) & 0xf, rcode: RCODE.FORMERR, aa: false, rd: (head[2] & 1) !== 0, ra: false,
+      question: undefined, answer: [], authority: [], additional: [],
+    }, 512);
+    this.count(this.metrics.queryStats('udp', String(family), 'other', RCODE_NAMES[RCODE.FORMERR], ''), length, out.length, started);
     return out;
   }
 
@@ -275,10 +340,35 @@ export class DnsServer {
   // ---- sockets --------------------------------------------------------------------------------
 
   async start(): Promise<ListenAddress[]> {
+    this.udpMode = this.chooseUdpPath();
     for (const l of this.opts.listen) this.bound.push(await this.bindBoth(l));
     const a = this.bound[0];
     if (a) this.metrics.server = `dns://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
     return this.addresses;
+  }
+
+  private chooseUdpPath(): 'batch' | 'dgram' {
+    const asked = this.opts.udp ?? 'auto';
+    if (asked === 'dgram') return 'dgram';
+    if (asked === 'batch') {
+      if (!loadUdpBatch()) throw new Error(`UDP batching was asked for, but ${udpBatchUnavailable()}`);
+      return 'batch';
+    }
+    if (process.env.PODNET_DNS_UDP === 'dgram') {
+      if (this.opts.listen.length) this.log('udp: node:dgram, one datagram per call (PODNET_DNS_UDP=dgram)');
+      return 'dgram';
+    }
+    if (!loadUdpBatch()) {
+      if (this.opts.listen.length) this.log(`udp: node:dgram, one datagram per call (${udpBatchUnavailable()})`);
+      return 'dgram';
+    }
+    if (this.opts.listen.length) this.log(`udp: batched, up to ${this.batchSize()} datagrams per recvmmsg/sendmmsg (native/udpbatch)`);
+    return 'batch';
+  }
+
+  private batchSize(): number {
+    const n = this.opts.udpBatch ?? Number(process.env.PODNET_DNS_UDP_BATCH || DEFAULT_UDP_BATCH);
+    return Number.isInteger(n) && n >= 1 ? Math.min(n, 1024) : DEFAULT_UDP_BATCH;
   }
 
   /** UDP and TCP on one port (port 0: any free port that is free for both). */
@@ -287,10 +377,10 @@ export class DnsServer {
     let lastErr: unknown;
     for (const host of hosts) {
       for (let attempt = 0; attempt < (l.port === 0 ? 10 : 1); attempt++) {
-        let udp: UdpSocket | undefined;
+        let udp: UdpListener | undefined;
         try {
-          udp = await this.bindUdp(host, l.port);
-          const port = udp.address().port;
+          udp = this.udpMode === 'batch' ? this.bindBatch(host, l.port) : await this.bindUdp(host, l.port);
+          const port = udp.port;
           const tcp = await this.bindTcp(host, port);
           this.udp.push(udp); this.tcp.push(tcp);
           return { host, port };
@@ -305,7 +395,40 @@ export class DnsServer {
     throw lastErr;
   }
 
-  private bindUdp(host: string, port: number): Promise<UdpSocket> {
+  /** The batch path: one JS call per recvmmsg; repeats answered into the shared buffer. */
+  private bindBatch(host: string, port: number): UdpListener {
+    return new BatchSocket(host, port, { recvBufferSize: UDP_RECV_BUFFER, slots: this.batchSize() }, (sock, count) => this.onBatch(sock, count));
+  }
+
+  private onBatch(sock: BatchSocket, count: number): void {
+    const size = sock.slotSize;
+    for (let i = 0; i < count && !this.stopped; i++) {
+      // One bad datagram must not cost the rest of the batch their answers.
+      try {
+        const length = sock.datagramLength(i);
+        const family = sock.peerFamily(i);
+        const msg = sock.datagram(i);
+        if (length > MAX_UDP_QUERY) {
+          const out = this.oversized(msg, length, family);
+          if (out && out.length <= size) { out.copy(sock.tx, i * size); sock.answer(i, out.length); }
+          continue;
+        }
+        const n = this.cachedInto(msg, family, sock.tx, i * size, size);
+        if (n > 0) { sock.answer(i, n); continue; }
+        // Not a repeat: the full pipeline, which may wait for an upstream. The slot is reused by
+        // the next batch, so the question and its sender are copied.
+        const peer = sock.peer(i);
+        void this.handle(Buffer.from(msg), 'udp', family).then((resp) => {
+          if (resp && !this.stopped) sock.send(resp, peer);
+        });
+      } catch (e) {
+        this.metrics.panics.inc();
+        this.log(`internal error reading a UDP batch: ${(e as Error)?.stack ?? String(e)}`);
+      }
+    }
+  }
+
+  private bindUdp(host: string, port: number): Promise<UdpListener> {
     return new Promise((ok, fail) => {
       const sock = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', ipv6Only: false, lookup: literalLookup as never });
       sock.once('error', fail);
@@ -317,13 +440,18 @@ export class DnsServer {
         // datagram, which the client retries, as for any UDP answer lost on the way.
         sock.on('message', (m, rinfo) => {
           const family = rinfo.family === 'IPv6' ? 2 : 1;
+          if (m.length > MAX_UDP_QUERY) {
+            const out = this.oversized(m, m.length, family);
+            if (out && !this.stopped) sock.send(out, rinfo.port, rinfo.address);
+            return;
+          }
           const hit = this.cached(m, 'udp', family);
           if (hit) { if (!this.stopped) sock.send(hit, rinfo.port, rinfo.address); return; }
           void this.handle(m, 'udp', family).then((resp) => {
             if (resp && !this.stopped) sock.send(resp, rinfo.port, rinfo.address);
           });
         });
-        ok(sock);
+        ok({ get port() { return sock.address().port; }, close: () => sock.close() });
       });
     });
   }
