@@ -6,10 +6,7 @@
 // The addon is optional: loadUdpBatch() says why it is not there, and the DNS server then
 // uses node:dgram (see server.ts).
 
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadNativeAddon } from '../net/native.js';
 
 interface Addon {
   open(host: string, port: number, recvBufferSize: number, slots: number, onBatch: (count: number) => void):
@@ -20,41 +17,12 @@ interface Addon {
   layout: { slotSize: number; peerSize: number; metaInts: number; maxSlots: number };
 }
 
-let addon: Addon | undefined | null = null;
-let addonProblem = '';
-
-/** The repository root: the nearest directory above this module holding package.json and native/ (src/dns, dist/src/dns, <outDir>/src/dns). */
-function repoRoot(): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'native'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  return undefined;
-}
-
 /** The addon, or undefined (the reason in udpBatchUnavailable()) when it is not built or does not load. */
 export function loadUdpBatch(): Addon | undefined {
-  if (addon !== null) return addon;
-  const root = repoRoot();
-  const path = root ? join(root, 'native', 'udpbatch', 'build', 'Release', 'udpbatch.node') : undefined;
-  if (!path || !existsSync(path)) {
-    addonProblem = `native addon not built (${path ?? 'native/udpbatch/build/Release/udpbatch.node'}; run npm rebuild)`;
-    addon = undefined;
-    return undefined;
-  }
-  try {
-    addon = createRequire(import.meta.url)(path) as Addon;
-  } catch (e) {
-    addonProblem = `native addon failed to load: ${(e as Error).message}`;
-    addon = undefined;
-  }
-  return addon;
+  return loadNativeAddon<Addon>('udpbatch').addon;
 }
 
-export const udpBatchUnavailable = (): string => (loadUdpBatch() ? '' : addonProblem);
+export const udpBatchUnavailable = (): string => loadNativeAddon<Addon>('udpbatch').problem;
 
 /**
  * One bound UDP socket read and written in batches. `onBatch(count)` runs once per recvmmsg:
@@ -80,7 +48,7 @@ export class BatchSocket {
   /** Binds `host` (an IP literal; '::' is dual-stack) and starts reading; throws Node-style errors (`code`: EADDRINUSE, …). */
   constructor(host: string, port: number, opts: { recvBufferSize: number; slots: number }, onBatch: (sock: BatchSocket, count: number) => void) {
     const a = loadUdpBatch();
-    if (!a) throw new Error(`udpbatch: ${addonProblem}`);
+    if (!a) throw new Error(`udpbatch: ${udpBatchUnavailable()}`);
     const { slotSize, peerSize, metaInts } = a.layout;
     if (metaInts !== 4 || peerSize < 28 || slotSize < 4096) throw new Error('udpbatch: the addon\'s buffer layout is not the one this code reads; rebuild it');
     this.slots = Math.max(1, Math.min(a.layout.maxSlots, Math.floor(opts.slots)));

@@ -15,12 +15,9 @@
 // attribute nft adds (its own handle for sets it created in the same batch) is left out: the
 // sets here exist, so the kernel finds them by name.
 
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { endianness } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { parseIPv6 } from './cidr.js';
+import { loadNativeAddon } from './native.js';
 
 // ---- constants from linux/netfilter/nfnetlink.h and nf_tables.h -----------------------------------
 
@@ -446,41 +443,12 @@ interface Addon {
   close(fd: number): void;
 }
 
-let addon: Addon | undefined | null = null;
-let addonProblem = '';
-
-/** The repository root: the nearest directory above this module with a package.json (src/net or <outDir>/src/net). */
-function repoRoot(): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'native'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  return undefined;
-}
-
-/** The nfnetlink addon, or undefined (with the reason in nfnetlinkUnavailable()) when it is not built. */
+/** The addon, or undefined (the reason in nfnetlinkUnavailable()) when it is not built or does not load. */
 export function loadNfnetlink(): Addon | undefined {
-  if (addon !== null) return addon;
-  const root = repoRoot();
-  const path = root ? join(root, 'native', 'nfnetlink', 'build', 'Release', 'nfnetlink.node') : undefined;
-  if (!path || !existsSync(path)) {
-    addonProblem = `native addon not built (${path ?? 'native/nfnetlink/build/Release/nfnetlink.node'}: run npm rebuild)`;
-    addon = undefined;
-    return undefined;
-  }
-  try {
-    addon = createRequire(import.meta.url)(path) as Addon;
-  } catch (e) {
-    addonProblem = `native addon failed to load: ${(e as Error).message}`;
-    addon = undefined;
-  }
-  return addon;
+  return loadNativeAddon<Addon>('nfnetlink').addon;
 }
 
-export const nfnetlinkUnavailable = (): string => (loadNfnetlink() ? '' : addonProblem);
+export const nfnetlinkUnavailable = (): string => loadNativeAddon<Addon>('nfnetlink').problem;
 
 export class NetlinkError extends Error {
   constructor(message: string, readonly errno: number, readonly seq?: number) {
@@ -502,7 +470,7 @@ export class NfnetlinkSocket {
   private open(): number {
     if (this.fd !== undefined) return this.fd;
     const a = loadNfnetlink();
-    if (!a) throw new NetlinkError(`nfnetlink: ${addonProblem}`, 0);
+    if (!a) throw new NetlinkError(`nfnetlink: ${nfnetlinkUnavailable()}`, 0);
     this.fd = a.open(this.netns ? `/run/netns/${this.netns}` : null);
     return this.fd;
   }
