@@ -20,6 +20,8 @@
 //   pods: default/pod-a 10.244.1.10 + fd00:10:244:1::a; other/pod-b 10.244.2.20
 //   namespaces: default, kube-system, other, empty
 
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, type Server } from 'node:net';
 import dnsPacket from 'dns-packet';
 import { MemoryIndex, stripEndpointSlice, stripPod, stripService } from '../../src/dns/records.js';
 import { defaultResolverConfig, type ResolverConfig } from '../../src/dns/resolver.js';
@@ -130,4 +132,81 @@ export function rrText(a: dnsPacket.Answer): string {
     default: data = String(d);
   }
   return `${a.name} ${(a as { ttl?: number }).ttl ?? 0} ${a.type} ${data}`.trim();
+}
+
+// ---- a stub upstream resolver ------------------------------------------------------------------
+
+/** Sends one query over UDP to 127.0.0.1:port and resolves with the first answer. */
+export function udpAsk(port: number, q: Buffer, timeoutMs = 3000): Promise<Buffer> {
+  return new Promise((ok, fail) => {
+    const s = createSocket('udp4');
+    const t = setTimeout(() => { s.close(); fail(new Error('no UDP answer')); }, timeoutMs);
+    s.on('message', (m) => { clearTimeout(t); s.close(); ok(m); });
+    s.send(q, port, '127.0.0.1');
+  });
+}
+
+/**
+ * A stub upstream resolver on 127.0.0.1 (UDP and TCP), never a real one: www.example.com A, a
+ * TXT answer too big for 512 bytes at big.example.com, NXDOMAIN otherwise; it records what it is
+ * asked. `relayTo` makes it forward everything to another server instead (a resolver that
+ * loops); `udpDelayMs` holds UDP answers back, so a server's answer really comes later.
+ */
+export class StubUpstream {
+  udp!: UdpSocket;
+  tcp!: Server;
+  port = 0;
+  asked: string[] = [];
+  relayTo = 0;
+
+  constructor(private readonly udpDelayMs = 0) {}
+
+  async start(): Promise<void> {
+    this.udp = createSocket('udp4');
+    await new Promise<void>((r) => this.udp.bind(0, '127.0.0.1', () => r()));
+    this.port = this.udp.address().port;
+    this.udp.on('message', (m, rinfo) => void this.answer(m).then((a) => {
+      if (!a) return;
+      if (this.udpDelayMs > 0) setTimeout(() => this.udp.send(a, rinfo.port, rinfo.address), this.udpDelayMs);
+      else this.udp.send(a, rinfo.port, rinfo.address);
+    }));
+    this.tcp = createServer((s) => {
+      let buf = Buffer.alloc(0);
+      s.on('data', async (d) => {
+        buf = Buffer.concat([buf, d]);
+        if (buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0)) return;
+        const a = await this.answer(buf.subarray(2, 2 + buf.readUInt16BE(0)), true);
+        if (a) { const l = Buffer.alloc(2); l.writeUInt16BE(a.length); s.end(Buffer.concat([l, a])); }
+      });
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => this.tcp.listen(this.port, '127.0.0.1', () => r()));
+  }
+
+  private async answer(m: Buffer, tcp = false): Promise<Buffer | undefined> {
+    let q: dnsPacket.DecodedPacket;
+    try { q = dnsPacket.decode(m); } catch { return undefined; }
+    const question = q.questions?.[0];
+    if (!question) return undefined;
+    this.asked.push(`${question.name} ${question.type}${tcp ? ' tcp' : ''}`);
+    if (this.relayTo) {
+      try { return await udpAsk(this.relayTo, m, 1500); } catch { return undefined; }
+    }
+    const base = { type: 'response' as const, id: q.id, flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE, questions: q.questions };
+    const soa = { name: 'example.com', type: 'SOA' as const, ttl: 60, data: { mname: 'ns.example.com', rname: 'h.example.com', serial: 1, refresh: 1, retry: 1, expire: 1, minimum: 20 } };
+    const name = question.name.toLowerCase();
+    if (name === 'www.example.com' && question.type === 'A') {
+      return dnsPacket.encode({ ...base, answers: [{ name: question.name, type: 'A', ttl: 300, data: '192.0.2.53' }] });
+    }
+    if (name === 'big.example.com') {
+      const answers = Array.from({ length: 20 }, (_, i) => ({ name: question.name, type: 'TXT' as const, ttl: 300, data: `${i}-${'x'.repeat(60)}` }));
+      return dnsPacket.encode({ ...base, answers });
+    }
+    return dnsPacket.encode({ ...base, flags: base.flags | 3 /* NXDOMAIN */, authorities: [soa] });
+  }
+
+  async stop(): Promise<void> {
+    this.udp.close();
+    await new Promise((r) => this.tcp.close(r));
+  }
 }

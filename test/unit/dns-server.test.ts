@@ -4,10 +4,10 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { connect, createServer, type Server } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
 import dnsPacket from 'dns-packet';
-import { decode, fixtureIndex, fixtureServer, headless, ips, makeService, makeSlice, rrText, TEST_CONFIG, type Decoded } from './dns-fixtures.js';
+import { decode, fixtureIndex, fixtureServer, headless, ips, makeService, makeSlice, rrText, StubUpstream, TEST_CONFIG, udpAsk, type Decoded } from './dns-fixtures.js';
 import { AnswerCache, answerKey } from '../../src/dns/answers.js';
 import { MemoryIndex, stripEndpointSlice, stripService } from '../../src/dns/records.js';
 import { DnsCache } from '../../src/dns/cache.js';
@@ -16,15 +16,6 @@ import { startHttp } from '../../src/dns/http.js';
 import { DnsMetrics } from '../../src/dns/metrics.js';
 import { DnsServer, parseListen } from '../../src/dns/server.js';
 import { encodeQuery, TYPE } from '../../src/dns/wire.js';
-
-function udpAsk(port: number, q: Buffer, timeoutMs = 3000): Promise<Buffer> {
-  return new Promise((ok, fail) => {
-    const s = createSocket('udp4');
-    const t = setTimeout(() => { s.close(); fail(new Error('no UDP answer')); }, timeoutMs);
-    s.on('message', (m) => { clearTimeout(t); s.close(); ok(m); });
-    s.send(q, port, '127.0.0.1');
-  });
-}
 
 /** Sends `queries` on one TCP connection (in `chunk`-byte pieces) and collects `queries.length` answers. */
 function tcpAsk(port: number, queries: Buffer[], chunk = 0): Promise<Buffer[]> {
@@ -46,61 +37,6 @@ function tcpAsk(port: number, queries: Buffer[], chunk = 0): Promise<Buffer[]> {
     if (!chunk) sock.write(all);
     else for (let i = 0; i < all.length; i += chunk) sock.write(all.subarray(i, i + chunk));
   });
-}
-
-/**
- * A stub upstream resolver on 127.0.0.1 (UDP and TCP) with canned answers, counting what it is
- * asked. `relayTo` makes it forward everything to another server instead: a resolver that loops.
- */
-class StubUpstream {
-  udp!: UdpSocket;
-  tcp!: Server;
-  port = 0;
-  asked: string[] = [];
-  relayTo = 0;
-
-  async start(): Promise<void> {
-    this.udp = createSocket('udp4');
-    await new Promise<void>((r) => this.udp.bind(0, '127.0.0.1', () => r()));
-    this.port = this.udp.address().port;
-    this.udp.on('message', (m, rinfo) => void this.answer(m).then((a) => a && this.udp.send(a, rinfo.port, rinfo.address)));
-    this.tcp = createServer((s) => {
-      let buf = Buffer.alloc(0);
-      s.on('data', async (d) => {
-        buf = Buffer.concat([buf, d]);
-        if (buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0)) return;
-        const a = await this.answer(buf.subarray(2, 2 + buf.readUInt16BE(0)), true);
-        if (a) { const l = Buffer.alloc(2); l.writeUInt16BE(a.length); s.end(Buffer.concat([l, a])); }
-      });
-      s.on('error', () => undefined);
-    });
-    await new Promise<void>((r) => this.tcp.listen(this.port, '127.0.0.1', () => r()));
-  }
-
-  private async answer(m: Buffer, tcp = false): Promise<Buffer | undefined> {
-    const q = dnsPacket.decode(m);
-    const question = q.questions![0];
-    this.asked.push(`${question.name} ${question.type}${tcp ? ' tcp' : ''}`);
-    if (this.relayTo) {
-      try { return await udpAsk(this.relayTo, m, 1500); } catch { return undefined; }
-    }
-    const base = { type: 'response' as const, id: q.id, flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE, questions: q.questions };
-    const soa = { name: 'example.com', type: 'SOA' as const, ttl: 60, data: { mname: 'ns.example.com', rname: 'h.example.com', serial: 1, refresh: 1, retry: 1, expire: 1, minimum: 20 } };
-    const name = question.name.toLowerCase();
-    if (name === 'www.example.com' && question.type === 'A') {
-      return dnsPacket.encode({ ...base, answers: [{ name: question.name, type: 'A', ttl: 300, data: '192.0.2.53' }] });
-    }
-    if (name === 'big.example.com') {
-      const answers = Array.from({ length: 20 }, (_, i) => ({ name: question.name, type: 'TXT' as const, ttl: 300, data: `${i}-${'x'.repeat(60)}` }));
-      return dnsPacket.encode({ ...base, answers });
-    }
-    return dnsPacket.encode({ ...base, flags: base.flags | 3 /* NXDOMAIN */, authorities: [soa] });
-  }
-
-  async stop(): Promise<void> {
-    this.udp.close();
-    await new Promise((r) => this.tcp.close(r));
-  }
 }
 
 describe('dns server on sockets', () => {

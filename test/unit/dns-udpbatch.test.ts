@@ -9,10 +9,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, type Server } from 'node:net';
 import { Worker } from 'node:worker_threads';
-import dnsPacket from 'dns-packet';
-import { decode, fixtureIndex, makeService, makeSlice, headless, TEST_CONFIG } from './dns-fixtures.js';
+import { decode, fixtureIndex, makeService, makeSlice, headless, StubUpstream, TEST_CONFIG } from './dns-fixtures.js';
 import { DnsCache } from '../../src/dns/cache.js';
 import { Forwarder, parseUpstream } from '../../src/dns/forward.js';
 import { DnsMetrics } from '../../src/dns/metrics.js';
@@ -61,59 +59,6 @@ async function exchange(host: string, port: number, datagrams: Buffer[], o: { so
 }
 
 const hex = (bufs: Buffer[]) => bufs.map((b) => b.toString('hex')).sort();
-
-/** A stub upstream on 127.0.0.1: www.example.com A, a big TXT answer, NXDOMAIN otherwise. */
-class StubUpstream {
-  udp!: UdpSocket;
-  tcp!: Server;
-  port = 0;
-  asked = 0;
-
-  async start(): Promise<void> {
-    this.udp = createSocket('udp4');
-    await new Promise<void>((r) => this.udp.bind(0, '127.0.0.1', () => r()));
-    this.port = this.udp.address().port;
-    this.udp.on('message', (m, rinfo) => {
-      const a = this.answer(m);
-      // A little later, so the server's answer really comes on the asynchronous path.
-      if (a) setTimeout(() => this.udp.send(a, rinfo.port, rinfo.address), 5);
-    });
-    this.tcp = createServer((s) => {
-      let buf = Buffer.alloc(0);
-      s.on('data', (d) => {
-        buf = Buffer.concat([buf, d]);
-        if (buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0)) return;
-        const a = this.answer(buf.subarray(2, 2 + buf.readUInt16BE(0)));
-        if (a) { const l = Buffer.alloc(2); l.writeUInt16BE(a.length); s.end(Buffer.concat([l, a])); }
-      });
-      s.on('error', () => undefined);
-    });
-    await new Promise<void>((r) => this.tcp.listen(this.port, '127.0.0.1', () => r()));
-  }
-
-  private answer(m: Buffer): Buffer | undefined {
-    this.asked++;
-    let q: dnsPacket.DecodedPacket;
-    try { q = dnsPacket.decode(m); } catch { return undefined; }
-    const question = q.questions?.[0];
-    if (!question) return undefined;
-    const base = { type: 'response' as const, id: q.id, flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE, questions: q.questions };
-    const name = question.name.toLowerCase();
-    if (name === 'www.example.com' && question.type === 'A') {
-      return dnsPacket.encode({ ...base, answers: [{ name: question.name, type: 'A', ttl: 300, data: '192.0.2.53' }] });
-    }
-    if (name === 'big.example.com') {
-      const answers = Array.from({ length: 20 }, (_, i) => ({ name: question.name, type: 'TXT' as const, ttl: 300, data: `${i}-${'x'.repeat(60)}` }));
-      return dnsPacket.encode({ ...base, answers });
-    }
-    return dnsPacket.encode({ ...base, flags: base.flags | 3, authorities: [] });
-  }
-
-  async stop(): Promise<void> {
-    this.udp.close();
-    await new Promise((r) => this.tcp.close(r));
-  }
-}
 
 /** The fixture cluster plus a headless Service too big for 512 bytes (TC without EDNS). */
 function index() {
@@ -202,7 +147,7 @@ const requestCounts = (s: DnsServer) => s.metrics.render().split('\n')
   .filter((l) => /^coredns_dns_(requests_total|responses_total|request_size_bytes|response_size_bytes)/.test(l)).map((l) => l.replace(/server="[^"]*"/, '')).sort();
 
 describe('dns over UDP: batch (native/udpbatch) and dgram paths answer alike', { skip: skipNative }, () => {
-  const stub = new StubUpstream();
+  const stub = new StubUpstream(5); // answers a little later: the server's answer takes the asynchronous path
   const servers: Record<Path, DnsServer> = {} as Record<Path, DnsServer>;
   const ports: Record<Path, number> = { batch: 0, dgram: 0 };
 
