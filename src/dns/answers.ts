@@ -144,9 +144,15 @@ export class AnswerCache {
    */
   static reply(a: CachedAnswer, query: Buffer): Buffer {
     const out = Buffer.allocUnsafe(a.buf.length);
-    a.buf.copy(out, 0);
-    out[0] = query[0]; out[1] = query[1];
-    query.copy(out, 12, 12, a.qEnd);
+    AnswerCache.replyInto(a, query, out, 0);
     return out;
+  }
+
+  /** reply() written into `out` at `at` (a send buffer with room for a.buf.length bytes); returns the length. */
+  static replyInto(a: CachedAnswer, query: Buffer, out: Buffer, at: number): number {
+    a.buf.copy(out, at);
+    out[at] = query[0]; out[at + 1] = query[1];
+    query.copy(out, at + 12, 12, a.qEnd);
+    return a.buf.length;
   }
 }

@@ -137,12 +137,9 @@ export class DnsServer {
     const started = performance.now();
     const hit = this.lookup(msg, 'udp');
     if (!hit || hit.buf.length > room) return 0;
-    // What AnswerCache.reply() does, into the slot: the kept bytes, the client's ID and spelling.
-    hit.buf.copy(out, at);
-    out[at] = msg[0]; out[at + 1] = msg[1];
-    msg.copy(out, at + 12, 12, hit.qEnd);
+    const n = AnswerCache.replyInto(hit, msg, out, at);
     this.countHit(hit, msg, 'udp', family, started);
-    return hit.buf.length;
+    return n;
   }
 
   private lookup(msg: Buffer, proto: Proto): CachedAnswer | undefined {

@@ -145,7 +145,7 @@ export function planFull(table: string, base: BaseRules, services: Map<string, S
     // cost 100,000 arrays.
     const mine = [key];
     for (const e of s.elements) {
-      const id = `${e.set}|${joinKey(e.key)}`;
+      const id = elementId(e);
       const c = claims.get(id);
       if (c) { if (c[c.length - 1] !== key) claims.set(id, [...c, key]); continue; }
       claims.set(id, mine);
