@@ -10,6 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { constants as osConstants } from 'node:os';
+import { containerInit } from './runtime.js';
 
 export const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
 
@@ -20,6 +21,8 @@ export interface ExecTarget {
   netns?: string;
   /** A process of the container: the command joins its UTS namespace (the pod's hostname). */
   utsPid?: number;
+  /** The container's cgroup (its `cgroup.procs`): the command joins it, as `runc exec` does. */
+  cgroupProcs?: string;
   env: Record<string, string>;
 }
 
@@ -73,7 +76,7 @@ export function handleExecUpgrade(req: IncomingMessage, socket: Duplex, head: Bu
 function run(ws: WebSocket, command: string[], target: ExecTarget, wantStdin: boolean, tty: boolean): void {
   const v5 = ws.protocol === 'v5.channel.k8s.io';
   const uts = target.utsPid ? ['nsenter', `--uts=/proc/${target.utsPid}/ns/uts`, '--'] : [];
-  const argv = target.netns ? ['ip', 'netns', 'exec', target.netns, ...uts, ...command] : [...uts, ...command];
+  const argv = [...containerInit(target.cgroupProcs), ...(target.netns ? ['ip', 'netns', 'exec', target.netns] : []), ...uts, ...command];
   const child = spawn(argv[0], argv.slice(1), { env: target.env, stdio: [wantStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   const send = (ch: number, data: Buffer | string) => {
     if (ws.readyState !== ws.OPEN) return;

@@ -27,6 +27,7 @@ import {
   type Container, type ServiceLink, type ContainerRuntimeStatus, type PodInfo,
 } from './pure.js';
 import { parseProbe, ProbeState, runProbe, type ProbeSpec } from './probe.js';
+import { containerMemoryLimit, podMemoryLimit, PodCgroups, type CgroupDir } from './cgroups.js';
 import {
   attachSandbox, destroySandbox, ensureNetns, killStale, startContainerProcess, which, writeJsonAtomic, writeNetnsFiles,
   type CniContext, type ContainerProcess, type SandboxState,
@@ -69,6 +70,11 @@ export interface AgentOptions {
    * `address` is published on the Node when it differs from the InternalIP.
    */
   kubeletServer?: { host: string; port?: number; token: string; address?: string };
+  /**
+   * The node's cgroup directory (memory controller): pods and containers get cgroups below it
+   * (cgroups.ts). Without it containers run in the agent's own cgroup and memory limits are not enforced.
+   */
+  cgroup?: CgroupDir;
   log?: (msg: string) => void;
 }
 
@@ -143,6 +149,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     kubeletPort: kubelet?.port, kubeletAddress: opts.kubeletServer?.address,
   };
   const recorder = new EventRecorder(client, 'kubelet', nodeName);
+  const cgroups = opts.cgroup ? new PodCgroups(opts.cgroup) : undefined;
   const podsDir = path.join(opts.stateDir, 'pods');
   await fs.mkdir(podsDir, { recursive: true, mode: 0o755 });
   const bridge = bridgeName(clusterName);
@@ -258,6 +265,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   async function teardownSandbox(st: PodState): Promise<void> {
     if (st.sandboxGone) return;
     if (st.netns) await destroySandbox(cni, st.uid, st.netns);
+    await cgroups?.removePod(st.uid);
     st.sandboxGone = true;
     st.sandboxReady = false;
   }
@@ -343,8 +351,20 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     const readiness = isMain ? parseProbe(c.readinessProbe, c, st.podIPs[0] ?? '') : undefined;
     const startup = isMain ? parseProbe(c.startupProbe, c, st.podIPs[0] ?? '') : undefined;
     const procEnv = processEnv(hostname, env, r.env);
+    let cgroupProcs: string | undefined;
+    if (cgroups) {
+      try {
+        await cgroups.ensurePod(st.uid, podMemoryLimit(p));
+        cgroupProcs = await cgroups.createContainer(st.uid, c.name, restartCount, containerMemoryLimit(c));
+      } catch (e) {
+        s.status = { ...s.status, state: { waiting: { reason: 'CreateContainerError', message: (e as Error).message } } };
+        s.retryAt = Date.now() + 2000;
+        event(p, 'Warning', 'Failed', `Error: ${(e as Error).message}`);
+        return;
+      }
+    }
     const proc = await startContainerProcess({
-      netns, command: r.command, args: r.args, env: procEnv, cwd: c.workingDir, logFile,
+      netns, command: r.command, args: r.args, env: procEnv, cwd: c.workingDir, logFile, cgroupProcs,
     });
     s.proc = proc;
     s.starts++;
@@ -365,9 +385,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       if (s.proc !== proc) return;
       s.proc = undefined;
       if (x.finishedAt - proc.startedAt > BACKOFF_RESET_MS) s.window = 0;
+      // The kernel's OOM killer acted in the container's cgroup: kubelet's OOMKilled.
+      const oomKilled = cgroups?.oomKilled(uid, c.name, restartCount) ?? false;
+      if (cgroups) void cgroups.removeContainer(uid, c.name, restartCount).catch((e: Error) => log(e.message));
       s.status = {
         ...s.status, ready: false, started: false,
-        state: { terminated: { exitCode: x.exitCode, reason: x.exitCode === 0 ? 'Completed' : 'Error', startedAt: apiTime(proc.startedAt), finishedAt: apiTime(x.finishedAt), containerID: `podnet://${containerID}` } },
+        state: { terminated: { exitCode: x.exitCode, reason: oomKilled ? 'OOMKilled' : x.exitCode === 0 ? 'Completed' : 'Error', startedAt: apiTime(proc.startedAt), finishedAt: apiTime(x.finishedAt), containerID: `podnet://${containerID}` } },
       };
       queue.add(uid);
     });
@@ -604,10 +627,16 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   services.start();
   await informer.waitForSync();
   await services.waitForSync();
+  // Pod cgroups whose sandbox record is gone (a crash between the two) go too.
+  for (const uid of (await cgroups?.podUids()) ?? []) {
+    if (!found.has(uid)) await cgroups!.removePod(uid).catch((e: Error) => log(e.message));
+  }
   // Adopt or clean up what an earlier run left: containers are restarted (their output pipes
   // went with the old process), the sandbox and its addresses are kept.
   for (const [uid, rec] of found) {
     for (const pid of Object.values(rec.pids)) await killStale(pid);
+    // the old instances' cgroups (and anything still in them, which an earlier run of this agent started)
+    await cgroups?.removePod(uid).catch((e: Error) => log(e.message));
     const p = podsByUid.get(uid);
     if (p && !p.deletionTimestamp && p.status.phase !== 'Succeeded' && p.status.phase !== 'Failed') {
       const st = newState(p);
@@ -649,6 +678,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     return {
       netns: st.netns || opts.nodeNetns,
       ...(st.netns && process.getuid?.() === 0 ? { utsPid: slot.proc.pid } : {}),
+      ...(cgroups ? { cgroupProcs: path.join(cgroups.containerDir(st.uid, container, slot.status.restartCount), 'cgroup.procs') } : {}),
       env: { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', ...slot.env, HOSTNAME: hostname, PODNET_HOSTNAME: hostname },
     };
   }
@@ -670,6 +700,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         }
         states.clear();
         await removeConflist(opts.cniConfDir, clusterName);
+        await cgroups?.removeNode().catch((e: Error) => log(e.message));
       }
     },
     logPath(namespace, name, container, o = {}) {

@@ -40,6 +40,8 @@ export interface Container {
   livenessProbe?: unknown;
   startupProbe?: unknown;
   restartPolicy?: string;
+  /** Only the limits are read (memory: the container's cgroup limit). */
+  resources?: { limits?: Record<string, unknown> };
 }
 
 export interface DnsConfig { nameservers?: string[]; searches?: string[]; options?: { name: string; value?: string }[] }
@@ -93,6 +95,7 @@ export function toPodInfo(p: J): PodInfo {
     livenessProbe: c.livenessProbe,
     startupProbe: c.startupProbe,
     restartPolicy: typeof c.restartPolicy === 'string' ? c.restartPolicy : undefined,
+    resources: { limits: { ...obj(obj(c.resources).limits) } },
   });
   const g = s.terminationGracePeriodSeconds;
   return {

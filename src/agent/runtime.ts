@@ -187,30 +187,48 @@ const ipPath = (): string => which('ip', process.env.PATH ?? '/usr/sbin:/usr/bin
 const SIGNUM: Partial<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGABRT: 6, SIGSEGV: 11, SIGPIPE: 13 };
 
 /**
+ * The shell step before a container's program: it joins the container's cgroup ($1, when
+ * given) before anything else runs, so all of the program's memory is charged there, and names
+ * the pod's UTS namespace ($2, when given). It runs before `ip netns exec`, which mounts a sysfs
+ * of the new netns over /sys and with it hides /sys/fs/cgroup. The PID stays the same through
+ * this and every `exec` after it.
+ */
+const CONTAINER_INIT = 'if [ -n "$1" ]; then echo $$ > "$1" || exit 126; fi; ' +
+  'if [ -n "$2" ]; then printf %s "$2" > /proc/sys/kernel/hostname || exit 126; fi; shift 2; exec "$@"';
+
+/**
+ * The argv prefix that runs a command in a container's cgroup (`cgroupProcs`, the file its PID
+ * is written to) and, with `hostname`, in a UTS namespace of its own with the pod's hostname
+ * (needs root and util-linux's unshare); empty when neither applies.
+ */
+export function containerInit(cgroupProcs?: string, hostname?: string): string[] {
+  const uts = !!(hostname && process.getuid?.() === 0 && UNSHARE);
+  if (!uts && !cgroupProcs) return [];
+  return [...(uts ? [UNSHARE!, '--uts'] : []), '/bin/sh', '-c', CONTAINER_INIT, 'podnet-init', cgroupProcs ?? '', uts ? hostname! : ''];
+}
+
+/**
  * Starts a container process: `ip netns exec <netns> <command> <args…>` (or the command itself
  * when netns is undefined: the agent's own netns), in its own process group, with `env` only,
- * stdout/stderr to `logFile` in CRI format.
+ * stdout/stderr to `logFile` in CRI format; in the cgroup whose `cgroup.procs` is `cgroupProcs`.
  */
 export async function startContainerProcess(o: {
-  netns?: string; command: string; args: string[]; env: Record<string, string>; cwd?: string; logFile: string;
+  netns?: string; command: string; args: string[]; env: Record<string, string>; cwd?: string; logFile: string; cgroupProcs?: string;
 }): Promise<ContainerProcess> {
   await fs.mkdir(path.dirname(o.logFile), { recursive: true, mode: 0o755 });
   const out = createWriteStream(o.logFile, { flags: 'a', mode: 0o640 });
   await new Promise<void>((res, rej) => { out.once('open', () => res()); out.once('error', rej); });
   const sink = new CriLogSink(out);
   // Each pod has its own hostname: the container runs in a new UTS namespace named for the pod
-  // (`ip netns exec` separates only the network). Needs root and util-linux's unshare. The name
-  // is written to /proc (the new namespace's own) by the shell: no exec of hostname(1).
-  const host = o.env.PODNET_HOSTNAME;
-  const uts = host && o.netns && process.getuid?.() === 0 && UNSHARE
-    ? [UNSHARE, '--uts', '/bin/sh', '-c', 'printf %s "$1" > /proc/sys/kernel/hostname && shift && exec "$@"', 'podnet-uts', host]
-    : [];
-  const argv = o.netns ? ['ip', 'netns', 'exec', o.netns, ...uts, o.command, ...o.args] : [o.command, ...o.args];
+  // (`ip netns exec` separates only the network); the name is written to /proc (the new
+  // namespace's own) by the init shell, which also joins the container's cgroup.
+  const init = containerInit(o.cgroupProcs, o.netns ? o.env.PODNET_HOSTNAME : undefined);
+  // `ip` is looked up in the agent's PATH; the container gets only its own environment.
+  const argv = [...init, ...(o.netns ? [ipPath(), 'netns', 'exec', o.netns] : []), o.command, ...o.args];
   const cwd = o.cwd && (await fs.stat(o.cwd).then((s) => s.isDirectory(), () => false)) ? o.cwd : '/';
   let child: ChildProcess;
   try {
-    // `ip` is looked up in the agent's PATH; the container gets only its own environment.
-    child = spawn(argv[0] === 'ip' ? ipPath() : argv[0]!, argv.slice(1), {
+    child = spawn(argv[0]!, argv.slice(1), {
       env: o.env, cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
     });
   } catch (e) {

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { CliError, parseFlags } from './args.js';
 import { planCluster, PlanError, type IpFamilyMode } from '../cluster/plan.js';
 import { applyNetwork, hostView, teardownNetwork } from '../cluster/network.js';
+import { clusterCgroupRoot } from '../agent/cgroups.js';
 import {
   isAlive, kubeconfigPath, listClusters, readState, removeState, stateDir, supervisorLog, supervisorPids, writeState,
 } from '../cluster/state.js';
@@ -62,7 +63,7 @@ export async function runUp(argv: string[]): Promise<number> {
   }
   if (existing) {
     process.stdout.write(`Cleaning up what a previous "${name}" left behind ...\n`);
-    await teardownNetwork(name);
+    await teardownNetwork(name, existing.cgroup);
     await removeState(name);
   }
   const others = listClusters().filter((c) => c.name !== name);
@@ -83,11 +84,13 @@ export async function runUp(argv: string[]): Promise<number> {
   let port = 6443;
   while (!(await portFree(port))) port++;
   process.stdout.write(`Creating cluster "${name}" (${plan.nodes.length} nodes, ${mode}) ...\n`);
-  await writeState({ name, plan, apiserverPort: port, createdAt: new Date().toISOString() });
+  const cgroup = clusterCgroupRoot(name);
+  if ('error' in cgroup) process.stdout.write(`warning: pods run without memory cgroups (resources.limits.memory is not enforced): ${cgroup.error}\n`);
+  await writeState({ name, plan, apiserverPort: port, createdAt: new Date().toISOString(), ...('error' in cgroup ? {} : { cgroup }) });
   try {
     await applyNetwork(plan);
   } catch (e) {
-    await teardownNetwork(name);
+    await teardownNetwork(name, readState(name)?.cgroup);
     await removeState(name);
     throw new CliError(`up: creating the cluster network failed (everything created was removed): ${(e as Error).message}`, 1);
   }
@@ -112,7 +115,7 @@ export async function runUp(argv: string[]): Promise<number> {
       for (let i = 0; i < 50 && isAlive(child.pid); i++) await new Promise((r) => setTimeout(r, 100));
       if (isAlive(child.pid)) process.kill(child.pid, 'SIGKILL');
     }
-    await teardownNetwork(name);
+    await teardownNetwork(name, readState(name)?.cgroup);
     await removeState(name);
     throw new CliError(`up: ${why}; everything it created was removed. The supervisor's last words:\n${tail}`, 1);
   };
@@ -160,7 +163,7 @@ export async function runDown(argv: string[]): Promise<number> {
   for (const pid of pids) process.kill(pid, 'SIGTERM');
   for (let i = 0; i < 100 && pids.some(isAlive); i++) await new Promise((r) => setTimeout(r, 100));
   for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-  const { removed } = await teardownNetwork(name);
+  const { removed } = await teardownNetwork(name, st?.cgroup);
   await removeState(name);
   if (!st && removed.length === 0) {
     process.stdout.write(`No cluster "${name}" on this machine.\n`);

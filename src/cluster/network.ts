@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { Ip, isExists } from '../net/ip.js';
 import { run } from '../net/exec.js';
 import type { ClusterPlan, HostView } from './plan.js';
+import { clusterCgroupRoot, removeCgroupTree, type CgroupDir } from '../agent/cgroups.js';
 
 const host = new Ip();
 
@@ -65,10 +66,11 @@ export async function listNetns(): Promise<string[]> {
 
 /**
  * Removes everything a cluster named `name` created: processes inside its namespaces (by PID,
- * as `ip netns pids` lists them), the namespaces, the host link (its routes go with it) and the
- * /etc/netns entries. Works from names alone, so it also cleans up after a `kill -9`.
+ * as `ip netns pids` lists them), the pods' cgroups (`cgroup`, as recorded in the cluster's
+ * state, and where this process would put them), the namespaces, the host link (its routes go
+ * with it) and the /etc/netns entries. Works from names alone, so it also cleans up after a `kill -9`.
  */
-export async function teardownNetwork(name: string): Promise<{ removed: string[] }> {
+export async function teardownNetwork(name: string, cgroup?: CgroupDir): Promise<{ removed: string[] }> {
   const removed: string[] = [];
   const prefix = `${name}-`;
   const namespaces = (await listNetns()).filter((n) => n.startsWith(prefix));
@@ -84,6 +86,11 @@ export async function teardownNetwork(name: string): Promise<{ removed: string[]
     }
     if (killed === 0) break;
     await new Promise((r) => setTimeout(r, 100));
+  }
+  // Processes that left the namespaces but not their pod's cgroup, then the cgroups.
+  const here = clusterCgroupRoot(name);
+  for (const dir of new Set([cgroup?.dir, 'error' in here ? undefined : here.dir])) {
+    if (dir && existsSync(dir)) { await removeCgroupTree(dir); removed.push(`cgroup ${dir}`); }
   }
   // The host link before the namespaces: deleting the underlay namespace takes the link's peer
   // and with it, asynchronously, the link itself, which then may or may not still be there.

@@ -10,6 +10,7 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { startAgent } from '../agent/index.js';
+import type { CgroupDir } from '../agent/cgroups.js';
 import { startProxy } from '../proxy/index.js';
 import { startNetpol } from '../netpol/index.js';
 import { Ip } from '../net/ip.js';
@@ -40,6 +41,8 @@ export interface NodeDaemonConfig {
   /** The cluster's service ranges: routed out of the node's eth0 so the node's own connections
    *  to ClusterIPs pass the output hook, where the proxy rewrites them. */
   serviceCIDRs: string[];
+  /** The node's cgroup (memory controller), below which its pods' cgroups go. */
+  cgroup?: CgroupDir;
 }
 
 export function readNodeDaemonConfig(file: string): NodeDaemonConfig {
@@ -66,7 +69,7 @@ export async function runNodeDaemon(cfg: NodeDaemonConfig): Promise<void> {
   const agent = await startAgent({
     client, nodeName: cfg.nodeName, clusterName: cfg.clusterName, nodeNetns: cfg.netns,
     cniConfDir: cfg.cniConfDir, cniDataDir: cfg.cniDataDir, stateDir: cfg.stateDir,
-    internalIPs: cfg.internalIPs, zone: cfg.zone, clusterDNS: cfg.clusterDNS, log,
+    internalIPs: cfg.internalIPs, zone: cfg.zone, clusterDNS: cfg.clusterDNS, log, cgroup: cfg.cgroup,
     // The kubelet API listens on the node's address; the API server reaches it over the node network.
     kubeletServer: { host: cfg.internalIPs[0]!, port: cfg.kubeletPort, token: client.config.token ?? '' },
     // The node's namespace holds the pod bridge: probes go straight from here, as kubelet's do.

@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ClusterPlan } from './plan.js';
+import type { CgroupDir } from '../agent/cgroups.js';
 
 export const STATE_ROOT = process.env.PODNET_STATE_ROOT ?? '/var/lib/podnet';
 
@@ -14,6 +15,8 @@ export interface ClusterState {
   apiserverPort: number;
   /** PID of the supervisor (`podnet supervise`), once started. */
   supervisorPid?: number;
+  /** Where the pods' memory cgroups are (one level per node below it); absent when there is none. */
+  cgroup?: CgroupDir;
   createdAt: string;
 }
 

@@ -38,6 +38,7 @@ export async function runSupervisor(name: string): Promise<void> {
   const st = readState(name);
   if (!st) throw new Error(`no state for cluster "${name}" (run "podnet up --name ${name}")`);
   const plan = st.plan;
+  const cgroup = st.cgroup;
   const log = (m: string) => process.stdout.write(`${new Date().toISOString()} ${m}\n`);
   const hostIPs = plan.hostAddresses.map((a) => a.split('/')[0]!);
   /** The `kubernetes` Service's addresses: the first of each service range. */
@@ -71,6 +72,7 @@ export async function runSupervisor(name: string): Promise<void> {
       internalIPs: node.addresses.map((a) => a.split('/')[0]!), zone: node.zone,
       clusterDNS: plan.dnsAddresses[0], kubeletPort: KUBELET_PORT,
       clusterCIDRs: plan.ranges.pods, serviceCIDRs: plan.ranges.services,
+      ...(cgroup ? { cgroup: { version: cgroup.version, dir: join(cgroup.dir, node.name) } } : {}),
     };
     const cfgFile = join(dir, 'daemon.json');
     await writeFile(cfgFile, JSON.stringify(cfg, null, 2), { mode: 0o600 });

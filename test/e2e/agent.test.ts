@@ -28,6 +28,7 @@ import { startAgent, sandboxName, type Agent } from '../../src/agent/index.js';
 import { run } from '../../src/net/exec.js';
 import { Ip } from '../../src/net/ip.js';
 import { waitFor } from './harness.js';
+import { clusterCgroupRoot, readMemory } from '../../src/agent/cgroups.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const haveIp = spawnSync('ip', ['-V']).status === 0;
@@ -58,6 +59,10 @@ function makePod(name: string, tweak?: (p: J) => void): KObject {
   return p as KObject;
 }
 
+/** This test's pod cgroups (memory controller), when the machine has one. */
+const CGROUP = (() => { const c = clusterCgroupRoot(R); return 'error' in c ? undefined : c; })();
+const NODE_CGROUP = CGROUP && { version: CGROUP.version, dir: path.join(CGROUP.dir, 'n1') };
+
 const cond = (p: J, t: string) => (p.status?.conditions ?? []).find((c: J) => c.type === t)?.status;
 
 describe('node agent (e2e, root)', { skip, timeout: 90_000 }, () => {
@@ -71,7 +76,7 @@ describe('node agent (e2e, root)', { skip, timeout: 90_000 }, () => {
     client, nodeName: NODE, clusterName: R, nodeNetns: NODE,
     cniConfDir: path.join(dir, 'cni-conf'), cniDataDir: path.join(dir, 'cni-data'), stateDir: path.join(dir, 'state'),
     internalIPs: ['198.18.0.2'], zone: 'z1', clusterDNS: '10.96.0.10',
-    backoffBaseMs: 1000, heartbeatMs: 2000, log: () => undefined,
+    backoffBaseMs: 1000, heartbeatMs: 2000, log: () => undefined, cgroup: NODE_CGROUP,
   });
   const GET = `require('http').get('http://' + process.argv[1] + ':8080/hostname', (r) => { let b = ''; r.on('data', (d) => b += d); r.on('end', () => { console.log(b); process.exit(0); }); }).on('error', (e) => { console.error(e.message); process.exit(1); }); setTimeout(() => process.exit(2), 5000);`;
   const httpGet = (fromNs: string, ip: string) => eventually(async () => {
@@ -100,7 +105,13 @@ describe('node agent (e2e, root)', { skip, timeout: 90_000 }, () => {
     const etc = existsSync('/etc/netns') ? readdirSync('/etc/netns').filter((n) => n.startsWith(R)) : [];
     for (const n of etc) await rm(path.join('/etc/netns', n), { recursive: true, force: true });
     if (dir) await rm(dir, { recursive: true, force: true });
-    assert.deepEqual([...left, ...etc], [], 'agent teardown left namespaces or /etc/netns entries behind');
+    // the agent removes its node's level; the cluster level is `podnet down`'s
+    const cgLeft = NODE_CGROUP && existsSync(NODE_CGROUP.dir) ? [NODE_CGROUP.dir] : [];
+    if (CGROUP && existsSync(CGROUP.dir)) {
+      const { removeCgroupTree } = await import('../../src/agent/cgroups.js');
+      await removeCgroupTree(CGROUP.dir);
+    }
+    assert.deepEqual([...left, ...etc, ...cgLeft], [], 'agent teardown left namespaces, /etc/netns entries or cgroups behind');
   });
 
   it('registers the node, renews its lease and becomes Ready with pod CIDRs', async () => {
@@ -272,6 +283,33 @@ describe('node agent (e2e, root)', { skip, timeout: 90_000 }, () => {
     assert.equal(await httpGet(sandboxName(R, { namespace: NS, name: 'client', uid: cl.metadata.uid }), after.status.podIP), 'web');
   });
 
+  it('memory cgroups: containers run in their pod\'s cgroup; a memory limit is enforced (OOMKilled)', { skip: NODE_CGROUP ? false : 'no memory cgroup hierarchy here' }, async () => {
+    const cg = NODE_CGROUP!;
+    const web = await getPod('web');
+    const podDir = path.join(cg.dir, `pod${web.metadata.uid}`);
+    const restarts = web.status.containerStatuses[0].restartCount;
+    const procs = readFileSync(path.join(podDir, `c-${restarts}`, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+    assert.ok(procs.length >= 1, 'netexec runs in its container cgroup');
+    assert.match(readFileSync(`/proc/${procs[0]}/cmdline`, 'utf8'), /netexec/);
+    const mem = await readMemory({ version: cg.version, dir: podDir });
+    assert.ok(mem && mem.workingSetBytes > 1 << 20 && mem.workingSetBytes <= mem.usageBytes, `pod working set ${JSON.stringify(mem)}`);
+
+    // 48 MiB limit; the program keeps 1 MiB buffers until the kernel kills it
+    const hog = `const k = []; for (;;) k.push(Buffer.alloc(1 << 20, 1));`;
+    await pods().create(makePod('hog', (p) => {
+      p.spec.restartPolicy = 'Never';
+      p.spec.containers[0] = { name: 'c', image: 'node', command: [process.execPath, '-e', hog], resources: { limits: { memory: '48Mi' } } };
+    }));
+    const p = await eventually(async () => {
+      const x = await getPod('hog');
+      return x.status?.phase === 'Failed' ? x : undefined;
+    }, 'the hog OOM-killed', 30_000);
+    const t = p.status.containerStatuses[0].state.terminated;
+    assert.equal(t.reason, 'OOMKilled');
+    assert.equal(t.exitCode, 137);
+    await eventually(() => !existsSync(path.join(cg.dir, `pod${p.metadata.uid}`)), 'the finished pod\'s cgroup removed');
+  });
+
   it('deleting a pod stops it, tears down its netns and removes the object', async () => {
     const web = await getPod('web');
     const ns = sandboxName(R, { namespace: NS, name: 'web', uid: web.metadata.uid });
@@ -282,5 +320,6 @@ describe('node agent (e2e, root)', { skip, timeout: 90_000 }, () => {
     }, 'pod web gone', 15_000);
     assert.ok(!(await Ip.netnsList()).includes(ns), 'netns removed');
     assert.ok(!existsSync(`/etc/netns/${ns}`), '/etc/netns entry removed');
+    if (NODE_CGROUP) assert.ok(!existsSync(path.join(NODE_CGROUP.dir, `pod${web.metadata.uid}`)), 'pod cgroup removed');
   });
 });

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { eventually, haveKubectl, podnetBin } from './harness.js';
+import { clusterCgroupRoot } from '../../src/agent/cgroups.js';
 
 const root = process.getuid?.() === 0;
 const skip = !root ? 'needs root (creates network namespaces)' : !haveKubectl() ? 'kubectl is not installed' : false;
@@ -82,6 +83,8 @@ const sandboxOf = (cluster: string, ip: string): string => {
 // the same time (names `pn<letter><4 hex>`): lines naming those are left out, ours never are.
 const ourNames = new RegExp(`^(${name}|pnd${name.slice(3)})-`);
 const otherClusters = (lines: string[]) => lines.map((l) => /^(pn[a-z][0-9a-f]{4})-/.exec(l)?.[1]).filter((c) => c && !ourNames.test(`${c}-`)) as string[];
+/** Where cluster `n`'s pod cgroups go (the supervisor is started from this process's cgroup). */
+const cgroupOf = (n: string) => { const c = clusterCgroupRoot(n); return 'error' in c ? undefined : c.dir; };
 const hostSnapshot = () => {
   const raw = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' }).stdout
     .replace(/expires \d+sec/g, 'expires').split('\n').filter(Boolean);
@@ -95,6 +98,7 @@ const hostSnapshot = () => {
     routes6: out('ip', '-6', 'route', 'show', 'table', 'all'),
     nftTables: out('nft', 'list', 'tables'),
     etcNetns: existsSync('/etc/netns') ? readdirSync('/etc/netns').filter(mine).sort() : [],
+    cgroups: [name, `pnd${name.slice(3)}`].map(cgroupOf).filter((d) => d && existsSync(d)),
   };
 };
 const before = root && !skip ? hostSnapshot() : undefined;
@@ -259,6 +263,13 @@ describe('podnet up / down', { skip, concurrency: false }, () => {
     const st = JSON.parse(readFileSync(join(stateRoot, name, 'state.json'), 'utf8'));
     process.kill(st.supervisorPid, 'SIGKILL');
     assert.ok(leftovers().netns.length >= 3);
+    if (st.cgroup) {
+      // the pods' memory cgroups, one level per node, with pods in them
+      assert.equal(st.cgroup.dir, cgroupOf(name));
+      const nodes = readdirSync(st.cgroup.dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => join(st.cgroup.dir, d.name));
+      const podDirs = nodes.flatMap((n) => readdirSync(n).filter((d) => d.startsWith('pod')));
+      assert.ok(podDirs.length >= 1, `pod cgroups under ${st.cgroup.dir}`);
+    }
     const down = podnet('down', '--name', name);
     assert.equal(down.status, 0, down.stderr);
     assert.deepEqual(leftovers(), { netns: [], links: [] });

@@ -1,0 +1,103 @@
+// Pod memory cgroups, the pure parts (no root): finding the memory hierarchy, limits as kubelet
+// computes them, the working set as cAdvisor computes it, and how a container joins its cgroup.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import {
+  cgroupDirOf, containerMemoryLimit, memoryMounts, ownCgroups, parseKeyedCounters, podMemoryLimit, workingSetBytes,
+} from '../../src/agent/cgroups.js';
+import { containerInit } from '../../src/agent/runtime.js';
+import { toPodInfo } from '../../src/agent/pure.js';
+
+const HYBRID = `25 1 0:22 / /sys rw,nosuid shared:7 - sysfs sysfs rw
+30 25 0:26 / /sys/fs/cgroup rw shared:9 - tmpfs tmpfs rw,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw shared:10 - cgroup2 cgroup2 rw
+36 30 0:32 / /sys/fs/cgroup/memory rw shared:15 - cgroup cgroup rw,memory
+37 30 0:33 / /sys/fs/cgroup/cpu,cpuacct rw shared:16 - cgroup cgroup rw,cpu,cpuacct
+`;
+
+describe('finding the memory cgroup hierarchy', () => {
+  test('mountinfo: v1 hierarchies with the memory controller, and cgroup2', () => {
+    assert.deepEqual(memoryMounts(HYBRID), [
+      { version: 2, mountPoint: '/sys/fs/cgroup/unified', root: '/' },
+      { version: 1, mountPoint: '/sys/fs/cgroup/memory', root: '/' },
+    ]);
+    assert.deepEqual(memoryMounts('40 1 0:40 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n'),
+      [{ version: 2, mountPoint: '/sys/fs/cgroup', root: '/kubepods/pod1' }]);
+    assert.deepEqual(memoryMounts('garbage\n\n'), []);
+  });
+
+  test('/proc/self/cgroup: the memory hierarchy\'s path and the unified one', () => {
+    assert.deepEqual(ownCgroups('12:cpu,cpuacct:/a\n4:memory:/process_api/x1\n0::/\n'), { v1Memory: '/process_api/x1', v2: '/' });
+    assert.deepEqual(ownCgroups('0::/user.slice/user-0.slice/session-3.scope\n'), { v2: '/user.slice/user-0.slice/session-3.scope' });
+  });
+
+  test('a cgroup path under a mount whose root is a sub-path (cgroup namespaces, bind mounts)', () => {
+    assert.equal(cgroupDirOf({ version: 1, mountPoint: '/sys/fs/cgroup/memory', root: '/' }, '/a/b'), '/sys/fs/cgroup/memory/a/b');
+    assert.equal(cgroupDirOf({ version: 2, mountPoint: '/sys/fs/cgroup', root: '/kubepods/pod1' }, '/kubepods/pod1/c'), '/sys/fs/cgroup/c');
+    assert.equal(cgroupDirOf({ version: 2, mountPoint: '/sys/fs/cgroup', root: '/kubepods/pod1' }, '/kubepods/pod1'), '/sys/fs/cgroup');
+  });
+});
+
+describe('memory limits as kubelet sets them', () => {
+  const c = (memory?: string) => ({ resources: { limits: memory === undefined ? {} : { memory } } });
+  test('a container\'s limit in bytes; none, or zero, is no limit', () => {
+    assert.equal(containerMemoryLimit(c('64Mi')), 64 * 2 ** 20);
+    assert.equal(containerMemoryLimit(c('1G')), 1e9);
+    assert.equal(containerMemoryLimit(c('0')), undefined);
+    assert.equal(containerMemoryLimit(c()), undefined);
+    assert.equal(containerMemoryLimit({}), undefined);
+  });
+
+  test('the pod\'s limit only when every container has one: max(sum of app containers, largest init)', () => {
+    assert.equal(podMemoryLimit({ initContainers: [], containers: [c('64Mi'), c('32Mi')] }), 96 * 2 ** 20);
+    assert.equal(podMemoryLimit({ initContainers: [c('256Mi')], containers: [c('64Mi'), c('32Mi')] }), 256 * 2 ** 20);
+    assert.equal(podMemoryLimit({ initContainers: [c('16Mi')], containers: [c('64Mi')] }), 64 * 2 ** 20);
+    assert.equal(podMemoryLimit({ initContainers: [], containers: [c('64Mi'), c()] }), undefined);
+    assert.equal(podMemoryLimit({ initContainers: [c()], containers: [c('64Mi')] }), undefined);
+  });
+
+  test('the agent\'s pod record carries the limits', () => {
+    const p = toPodInfo({ metadata: { name: 'p', namespace: 'n', uid: 'u' }, spec: { containers: [{ name: 'c', image: 'i', resources: { limits: { memory: '48Mi', cpu: '1' } } }] } });
+    assert.equal(containerMemoryLimit(p.containers[0]!), 48 * 2 ** 20);
+    assert.equal(podMemoryLimit(p), 48 * 2 ** 20);
+  });
+});
+
+describe('reading memory', () => {
+  test('counters files as key/value numbers', () => {
+    const m = parseKeyedCounters('oom_kill_disable 0\nunder_oom 0\noom_kill 2\n');
+    assert.equal(m.get('oom_kill'), 2);
+    assert.equal(parseKeyedCounters('low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n').get('max'), 12);
+  });
+
+  test('working set = usage - inactive file pages (v1 total_, v2 plain), never below zero', () => {
+    assert.equal(workingSetBytes(1, 100, parseKeyedCounters('inactive_file 5\ntotal_inactive_file 30\n')), 70);
+    assert.equal(workingSetBytes(2, 100, parseKeyedCounters('inactive_file 30\n')), 70);
+    assert.equal(workingSetBytes(2, 10, parseKeyedCounters('inactive_file 30\n')), 0);
+    assert.equal(workingSetBytes(1, 10, new Map()), 10);
+  });
+});
+
+describe('joining a cgroup', () => {
+  test('the command writes its own PID to the cgroup file, then becomes the program (same PID)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'podnet-cg-'));
+    try {
+      const procs = path.join(dir, 'cgroup.procs');
+      writeFileSync(procs, '');
+      const argv = [...containerInit(procs), '/bin/sh', '-c', 'echo $$'];
+      const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(readFileSync(procs, 'utf8').trim(), r.stdout.trim());
+      assert.deepEqual(containerInit(undefined), []);
+      // a cgroup that cannot be joined: the container does not start (126), rather than run unaccounted
+      const bad = [...containerInit(path.join(dir, 'missing', 'cgroup.procs')), '/bin/true'];
+      assert.equal(spawnSync(bad[0]!, bad.slice(1)).status, 126);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
