@@ -142,6 +142,25 @@ export function clusterCgroupRoot(name: string): CgroupDir | { error: string } {
   return { error: 'no cgroup hierarchy with the memory controller is mounted' };
 }
 
+/**
+ * `clusterCgroupRoot`, tried: a node level and a pod level are created there with a memory
+ * limit, then removed. A hierarchy that is mounted but not writable here (a container without
+ * delegation, say) gives an error, rather than pods that can never start.
+ */
+export async function usableClusterCgroupRoot(name: string): Promise<CgroupDir | { error: string }> {
+  const root = clusterCgroupRoot(name);
+  if ('error' in root) return root;
+  const trial = new PodCgroups({ version: root.version, dir: path.join(root.dir, 'trial') });
+  try {
+    await trial.ensurePod('trial', 64 << 20);
+    return root;
+  } catch (e) {
+    return { error: `cannot create memory cgroups under ${path.dirname(root.dir)}: ${(e as Error).message}` };
+  } finally {
+    await removeCgroupTree(root.dir).catch(() => undefined);
+  }
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 async function readPids(dir: string): Promise<number[]> {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { CliError, parseFlags } from './args.js';
 import { planCluster, PlanError, type IpFamilyMode } from '../cluster/plan.js';
 import { applyNetwork, hostView, teardownNetwork } from '../cluster/network.js';
-import { clusterCgroupRoot } from '../agent/cgroups.js';
+import { usableClusterCgroupRoot } from '../agent/cgroups.js';
 import {
   isAlive, kubeconfigPath, listClusters, readState, removeState, stateDir, supervisorLog, supervisorPids, writeState,
 } from '../cluster/state.js';
@@ -84,7 +84,7 @@ export async function runUp(argv: string[]): Promise<number> {
   let port = 6443;
   while (!(await portFree(port))) port++;
   process.stdout.write(`Creating cluster "${name}" (${plan.nodes.length} nodes, ${mode}) ...\n`);
-  const cgroup = clusterCgroupRoot(name);
+  const cgroup = await usableClusterCgroupRoot(name);
   if ('error' in cgroup) process.stdout.write(`warning: pods run without memory cgroups (resources.limits.memory is not enforced): ${cgroup.error}\n`);
   await writeState({ name, plan, apiserverPort: port, createdAt: new Date().toISOString(), ...('error' in cgroup ? {} : { cgroup }) });
   try {
