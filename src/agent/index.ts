@@ -406,7 +406,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     const loop = async (spec: ProbeSpec, what: string, onResult: (ok: boolean) => boolean | void) => {
       await sleep(spec.initialDelayMs);
       while (s.proc === proc && !stopped) {
-        const ok = await runProbe(spec, netns, env, { fromHere: opts.probeFromNode }).catch(() => false);
+        const ok = await runProbe(spec, netns, env, { fromHere: opts.probeFromNode, cgroupProcs: proc.cgroupProcs }).catch(() => false);
         if (s.proc !== proc || stopped) return;
         if (!ok) {
           const why = spec.target.kind === 'unsupported' ? spec.target.message : `${spec.target.kind} probe did not succeed`;
@@ -678,7 +678,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     return {
       netns: st.netns || opts.nodeNetns,
       ...(st.netns && process.getuid?.() === 0 ? { utsPid: slot.proc.pid } : {}),
-      ...(cgroups ? { cgroupProcs: path.join(cgroups.containerDir(st.uid, container, slot.status.restartCount), 'cgroup.procs') } : {}),
+      ...(slot.proc.cgroupProcs ? { cgroupProcs: slot.proc.cgroupProcs } : {}),
       env: { PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', ...slot.env, HOSTNAME: hostname, PODNET_HOSTNAME: hostname },
     };
   }

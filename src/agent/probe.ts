@@ -6,6 +6,7 @@ import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { connect } from 'node:net';
 import { run } from '../net/exec.js';
+import { containerInit, ipPath } from './runtime.js';
 import type { Container } from './pure.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- probe specs are API JSON
@@ -116,15 +117,19 @@ function probeHere(t: Extract<ProbeTarget, { kind: 'http' | 'tcp' }>, timeoutMs:
 /**
  * Runs a probe once; resolves true on success. `netns` undefined = the agent's own. With
  * `fromHere`, network probes go straight from this process (the node reaches its pods, as
- * kubelet's probes do); otherwise from a helper process inside `netns`.
+ * kubelet's probes do); otherwise from a helper process inside `netns`. An exec probe's command
+ * joins the container's cgroup (`cgroupProcs`), as a CRI runtime's ExecSync does.
  */
 export async function runProbe(spec: ProbeSpec, netns: string | undefined, env: Record<string, string>,
-                               opts: { fromHere?: boolean } = {}): Promise<boolean> {
+                               opts: { fromHere?: boolean; cgroupProcs?: string } = {}): Promise<boolean> {
   const t = spec.target;
   if (t.kind === 'unsupported') return false;
   if (t.kind === 'exec') {
     if (!t.command.length) return false;
-    const r = await run(t.command[0]!, t.command.slice(1), { netns, env, timeoutMs: spec.timeoutMs, allowFailure: true }).catch(() => undefined);
+    const argv = opts.cgroupProcs
+      ? [...containerInit(opts.cgroupProcs), ...(netns ? [ipPath(), 'netns', 'exec', netns] : []), ...t.command]
+      : t.command;
+    const r = await run(argv[0]!, argv.slice(1), { netns: opts.cgroupProcs ? undefined : netns, env, timeoutMs: spec.timeoutMs, allowFailure: true }).catch(() => undefined);
     return r?.code === 0;
   }
   if (opts.fromHere || !netns) return probeHere(t, spec.timeoutMs);

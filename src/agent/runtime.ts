@@ -174,6 +174,8 @@ export interface ContainerProcess {
   pid: number;
   startedAt: number;
   exited: Promise<ProcessExit>;
+  /** The `cgroup.procs` of the container's cgroup, when it has one (exec commands join it). */
+  cgroupProcs?: string;
   /** Signals the container's whole process group. */
   kill(signal: NodeJS.Signals): void;
 }
@@ -181,7 +183,7 @@ export interface ContainerProcess {
 const UNSHARE = ['/usr/bin/unshare', '/bin/unshare'].find((p) => existsSync(p));
 
 /** `ip`, looked up in the agent's PATH (the container's own PATH may not have it). */
-const ipPath = (): string => which('ip', process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin') ?? 'ip';
+export const ipPath = (): string => which('ip', process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin') ?? 'ip';
 
 
 const SIGNUM: Partial<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGABRT: 6, SIGSEGV: 11, SIGPIPE: 13 };
@@ -259,7 +261,7 @@ export async function startContainerProcess(o: {
   });
   const pid = child.pid ?? -1;
   return {
-    pid, startedAt, exited,
+    pid, startedAt, exited, cgroupProcs: o.cgroupProcs,
     kill(signal) {
       if (pid <= 0) return;
       try { process.kill(-pid, signal); } catch { try { child.kill(signal); } catch { /* gone */ } }

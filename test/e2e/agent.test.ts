@@ -294,6 +294,14 @@ describe('node agent (e2e, root)', { skip, timeout: 90_000 }, () => {
     const mem = await readMemory({ version: cg.version, dir: podDir });
     assert.ok(mem && mem.workingSetBytes > 1 << 20 && mem.workingSetBytes <= mem.usageBytes, `pod working set ${JSON.stringify(mem)}`);
 
+    // an exec probe runs in the container's cgroup too: Ready only if it finds itself there
+    await pods().create(makePod('probed', (p) => {
+      p.spec.containers[0].readinessProbe = { exec: { command: ['sh', '-c', `grep -q "memory:.*/pod${'$'}{POD_UID}/c-[0-9]*$" /proc/self/cgroup`] }, periodSeconds: 1 };
+      p.spec.containers[0].env = [{ name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } }];
+    }));
+    await eventually(async () => cond(await getPod('probed'), 'Ready') === 'True', 'probed Ready (its exec probe in the container cgroup)', 20_000);
+    await pods().delete('probed', { gracePeriodSeconds: 0 });
+
     // 48 MiB limit; the program keeps 1 MiB buffers until the kernel kills it
     const hog = `const k = []; for (;;) k.push(Buffer.alloc(1 << 20, 1));`;
     await pods().create(makePod('hog', (p) => {
