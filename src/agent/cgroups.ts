@@ -1,18 +1,21 @@
-// Memory cgroups for pods and containers, laid out as kubelet and runc lay them out: one cgroup
-// per pod (its limit: the containers' limits summed, when every container has one) and, inside
-// it, one per container instance (its limit: the container's `resources.limits.memory`). They
-// give `resources.limits.memory` its meaning (the kernel's OOM killer acts inside the container's
-// cgroup, and the agent reports `OOMKilled`), and they give a pod's memory the reading kubelet
-// gives it: the cgroup's working set (usage minus inactive file pages), as `kubectl top` and
-// eviction see it.
+// Memory and CPU cgroups for pods and containers, laid out as kubelet and runc lay them out: one
+// cgroup per pod and, inside it, one per container instance.
 //
 //   <cluster root>/<node>/pod<uid>/<container>-<restartCount>
 //
+// Memory: the container's `resources.limits.memory` is its cgroup's limit (the kernel's OOM
+// killer acts inside it, and the agent reports `OOMKilled`); the pod's limit is the containers'
+// summed, when every container has one. A pod's memory reads as kubelet reads it: the cgroup's
+// working set (usage minus inactive file pages), as `kubectl top` and eviction see it.
+// CPU (when the machine has the controller): `limits.cpu` is a CFS quota per 100 ms period, and
+// `requests.cpu` the cgroup's share of contended CPU (kubelet's MilliCPUToQuota/-ToShares).
+//
 // The cluster root is chosen once by `podnet up` (`clusterCgroupRoot`) and recorded in the
-// cluster's state, so `podnet down` finds it after a `kill -9`. Both hierarchies are supported:
-// cgroup v1's memory controller (files memory.limit_in_bytes, memory.usage_in_bytes,
-// memory.oom_control) and cgroup v2 (memory.max, memory.current, memory.events), where the
-// memory controller must also be enabled in every level's cgroup.subtree_control.
+// cluster's state, so `podnet down` finds it after a `kill -9`. Both cgroup versions are
+// supported. v1: memory.limit_in_bytes, memory.usage_in_bytes, memory.oom_control, and in the
+// cpu hierarchy (mounted apart) cpu.cfs_quota_us and cpu.shares. v2: memory.max, memory.current,
+// memory.events, cpu.max, cpu.weight, in one tree where each level hands the controllers down
+// (cgroup.subtree_control).
 
 import { existsSync, readFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
@@ -21,18 +24,21 @@ import { parseQuantity } from '../api/quantity.js';
 
 export type CgroupVersion = 1 | 2;
 
-/** A cgroup directory and the hierarchy it belongs to. */
-export interface CgroupDir { version: CgroupVersion; dir: string }
+/**
+ * A cgroup directory and the hierarchy it belongs to; `cpuDir` is the same level in the CPU
+ * controller's tree (v1: another mount; v2: `dir` itself), when the machine has the controller.
+ */
+export interface CgroupDir { version: CgroupVersion; dir: string; cpuDir?: string }
 
 // ---- pure ---------------------------------------------------------------------------------
 
-export interface CgroupMount { version: CgroupVersion; mountPoint: string; root: string }
+export interface CgroupMount { version: CgroupVersion; mountPoint: string; root: string; controllers: string[] }
 
 /**
- * The mounts a memory cgroup can live under, from /proc/self/mountinfo: cgroup v1 hierarchies
- * with the memory controller, and cgroup2 (whether it offers memory is read from its files).
+ * The cgroup mounts, from /proc/self/mountinfo: cgroup v1 hierarchies with their controllers,
+ * and cgroup2 (whose controllers are read from its files).
  */
-export function memoryMounts(mountinfo: string): CgroupMount[] {
+export function cgroupMounts(mountinfo: string): CgroupMount[] {
   const out: CgroupMount[] = [];
   for (const line of mountinfo.split('\n')) {
     const dash = line.indexOf(' - ');
@@ -41,20 +47,23 @@ export function memoryMounts(mountinfo: string): CgroupMount[] {
     const [fstype, , superOpts = ''] = line.slice(dash + 3).split(' ');
     const root = pre[3] ?? '/';
     const mountPoint = (pre[4] ?? '').replace(/\\040/g, ' ');
-    if (fstype === 'cgroup2') out.push({ version: 2, mountPoint, root });
-    else if (fstype === 'cgroup' && superOpts.split(',').includes('memory')) out.push({ version: 1, mountPoint, root });
+    if (fstype === 'cgroup2') out.push({ version: 2, mountPoint, root, controllers: [] });
+    else if (fstype === 'cgroup') {
+      const controllers = superOpts.split(',').filter((o) => ['memory', 'cpu', 'cpuacct', 'cpuset', 'pids', 'blkio', 'devices', 'freezer'].includes(o));
+      if (controllers.length) out.push({ version: 1, mountPoint, root, controllers });
+    }
   }
   return out;
 }
 
-/** A process's cgroup paths from /proc/<pid>/cgroup: the v1 memory hierarchy's and the v2 one's. */
-export function ownCgroups(procCgroup: string): { v1Memory?: string; v2?: string } {
-  const r: { v1Memory?: string; v2?: string } = {};
+/** A process's cgroup paths from /proc/<pid>/cgroup: per v1 controller, and the v2 one. */
+export function ownCgroups(procCgroup: string): { v1: Record<string, string>; v2?: string } {
+  const r: { v1: Record<string, string>; v2?: string } = { v1: {} };
   for (const line of procCgroup.split('\n')) {
     const m = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
     if (!m) continue;
     if (m[1] === '0' && m[2] === '') r.v2 = m[3];
-    else if (m[2]!.split(',').includes('memory')) r.v1Memory = m[3];
+    else for (const c of m[2]!.split(',')) if (c) r.v1[c] = m[3]!;
   }
   return r;
 }
@@ -66,24 +75,67 @@ export function cgroupDirOf(mount: CgroupMount, cgroupPath: string): string {
   return rel && rel !== '/' ? path.join(mount.mountPoint, rel) : mount.mountPoint;
 }
 
-export interface MemoryLimited { resources?: { limits?: Record<string, unknown> } }
+export interface Resourced { resources?: { limits?: Record<string, unknown>; requests?: Record<string, unknown> } }
 
 /** A container's memory limit in bytes (undefined: none, or zero, which means none). */
-export function containerMemoryLimit(c: MemoryLimited): number | undefined {
+export function containerMemoryLimit(c: Resourced): number | undefined {
   const q = parseQuantity(c.resources?.limits?.memory);
   return q !== undefined && q > 0 ? Math.ceil(q) : undefined;
+}
+
+/** max(sum over app containers, max over init containers), or undefined if any has none. */
+function podTotal(pod: { initContainers: Resourced[]; containers: Resourced[] }, of: (c: Resourced) => number | undefined): number | undefined {
+  const init = pod.initContainers.map(of);
+  const app = pod.containers.map(of);
+  if ([...init, ...app].some((l) => l === undefined) || app.length === 0) return undefined;
+  const sum = (app as number[]).reduce((a, b) => a + b, 0);
+  return Math.max(sum, ...(init as number[]));
 }
 
 /**
  * The pod cgroup's limit, as kubelet computes it: only when every container (init ones too) has
  * a memory limit; then the larger of the app containers' sum and the largest init container's.
  */
-export function podMemoryLimit(pod: { initContainers: MemoryLimited[]; containers: MemoryLimited[] }): number | undefined {
-  const init = pod.initContainers.map(containerMemoryLimit);
-  const app = pod.containers.map(containerMemoryLimit);
-  if ([...init, ...app].some((l) => l === undefined) || app.length === 0) return undefined;
-  const sum = (app as number[]).reduce((a, b) => a + b, 0);
-  return Math.max(sum, ...(init as number[]));
+export function podMemoryLimit(pod: { initContainers: Resourced[]; containers: Resourced[] }): number | undefined {
+  return podTotal(pod, containerMemoryLimit);
+}
+
+/** CFS settings: a quota (µs per 100 ms period; undefined: none) and a share of contended CPU. */
+export interface CpuSettings { quotaUs?: number; shares: number }
+
+export const CFS_PERIOD_US = 100_000;
+const milliCpu = (q: unknown): number => { const v = parseQuantity(q); return v !== undefined && v > 0 ? Math.ceil(v * 1000) : 0; };
+/** kubelet's MilliCPUToQuota: none for no limit; at least 1 ms per period. */
+const quotaUs = (milli: number): number | undefined => (milli > 0 ? Math.max(1000, Math.floor(milli * CFS_PERIOD_US / 1000)) : undefined);
+/** kubelet's MilliCPUToShares: 2 (the minimum) without a request, 1024 per CPU, at most 262144. */
+const shares = (milli: number): number => Math.min(262_144, Math.max(2, Math.floor(milli * 1024 / 1000)));
+
+/** A container's CPU settings from `limits.cpu` and `requests.cpu`. */
+export function containerCpu(c: Resourced): CpuSettings {
+  return { quotaUs: quotaUs(milliCpu(c.resources?.limits?.cpu)), shares: shares(milliCpu(c.resources?.requests?.cpu)) };
+}
+
+/** The pod cgroup's CPU settings: requests summed (kubelet's rule for init containers); a quota only when every container has a limit. */
+export function podCpu(pod: { initContainers: Resourced[]; containers: Resourced[] }): CpuSettings {
+  const limit = podTotal(pod, (c) => milliCpu(c.resources?.limits?.cpu) || undefined);
+  const request = podTotal(pod, (c) => milliCpu(c.resources?.requests?.cpu)) ?? 0;
+  return { quotaUs: limit === undefined ? undefined : quotaUs(limit), shares: shares(request) };
+}
+
+/** cgroup v2's cpu.weight for v1 shares (the conversion runc and kubelet use). */
+export function sharesToWeight(sharesValue: number): number {
+  return 1 + Math.floor(((sharesValue - 2) * 9999) / 262_142);
+}
+
+/** What one cgroup gets: a memory limit and CPU settings. */
+export interface CgroupResources { memoryBytes?: number; cpu: CpuSettings }
+
+export function podResources(pod: { initContainers: Resourced[]; containers: Resourced[] }): CgroupResources {
+  return { memoryBytes: podMemoryLimit(pod), cpu: podCpu(pod) };
+}
+
+export function containerResources(c: Resourced): CgroupResources {
+  return { memoryBytes: containerMemoryLimit(c), cpu: containerCpu(c) };
 }
 
 /** `key value` lines (memory.stat, memory.events, memory.oom_control) as numbers. */
@@ -107,26 +159,41 @@ const FILES = {
   2: { limit: 'memory.max', usage: 'memory.current', oom: 'memory.events' },
 } as const;
 
+/** The cgroup's CPU files' contents for `cpu`, per version. */
+function cpuFiles(version: CgroupVersion, cpu: CpuSettings): [string, string][] {
+  if (version === 1) return [['cpu.shares', String(cpu.shares)], ['cpu.cfs_quota_us', String(cpu.quotaUs ?? -1)]];
+  return [['cpu.weight', String(sharesToWeight(cpu.shares))], ['cpu.max', `${cpu.quotaUs ?? 'max'} ${CFS_PERIOD_US}`]];
+}
+
 // ---- the machine ----------------------------------------------------------------------------
 
 /**
  * Where cluster `name`'s cgroups go on this machine, or an explanation of why there is no
- * place: under the memory cgroup of the calling process (v1), or, with cgroup v2, under the
- * first cgroup on the way to the hierarchy's root that can hand the memory controller down.
+ * place: under the cgroups of the calling process (v1: in the memory hierarchy, and in the cpu
+ * one when mounted), or, with cgroup v2, under the first cgroup on the way to the hierarchy's
+ * root that can hand the memory controller down.
  */
 export function clusterCgroupRoot(name: string): CgroupDir | { error: string } {
+  const r = findClusterCgroupRoot(name);
+  // the container's init shell takes the cgroup.procs paths as one space-separated word list
+  if (!('error' in r) && cgroupTrees(r).some((d) => /\s/.test(d))) return { error: `the cgroup path ${r.dir} has white space in it` };
+  return r;
+}
+
+function findClusterCgroupRoot(name: string): CgroupDir | { error: string } {
   let mountinfo: string;
-  let own: { v1Memory?: string; v2?: string };
+  let own: { v1: Record<string, string>; v2?: string };
   try {
     mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
     own = ownCgroups(readFileSync('/proc/self/cgroup', 'utf8'));
   } catch (e) {
     return { error: `cannot read this process's cgroups: ${(e as Error).message}` };
   }
-  const mounts = memoryMounts(mountinfo);
+  const leaf = `podnet-${name}`;
+  const mounts = cgroupMounts(mountinfo);
   const v2 = mounts.find((m) => m.version === 2);
-  const v2Memory = v2 && (() => { try { return readFileSync(path.join(v2.mountPoint, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('memory'); } catch { return false; } })();
-  if (v2 && v2Memory && own.v2 !== undefined) {
+  const v2Controllers = v2 ? (() => { try { return readFileSync(path.join(v2.mountPoint, 'cgroup.controllers'), 'utf8').split(/\s+/); } catch { return []; } })() : [];
+  if (v2 && v2Controllers.includes('memory') && own.v2 !== undefined) {
     // A v2 cgroup with processes cannot pass controllers to children, so walk up from our own
     // cgroup to the first one that already delegates memory (or is the root, which may).
     let dir = cgroupDirOf(v2, own.v2);
@@ -135,12 +202,22 @@ export function clusterCgroupRoot(name: string): CgroupDir | { error: string } {
       if (sub.split(/\s+/).includes('memory') || dir === v2.mountPoint) break;
       dir = path.dirname(dir);
     }
-    return { version: 2, dir: path.join(dir, `podnet-${name}`) };
+    const root = path.join(dir, leaf);
+    return { version: 2, dir: root, ...(v2Controllers.includes('cpu') ? { cpuDir: root } : {}) };
   }
-  const v1 = mounts.find((m) => m.version === 1);
-  if (v1 && own.v1Memory !== undefined) return { version: 1, dir: path.join(cgroupDirOf(v1, own.v1Memory), `podnet-${name}`) };
+  const mem = mounts.find((m) => m.version === 1 && m.controllers.includes('memory'));
+  const cpu = mounts.find((m) => m.version === 1 && m.controllers.includes('cpu'));
+  if (mem && own.v1.memory !== undefined) {
+    return {
+      version: 1, dir: path.join(cgroupDirOf(mem, own.v1.memory), leaf),
+      ...(cpu && own.v1.cpu !== undefined ? { cpuDir: path.join(cgroupDirOf(cpu, own.v1.cpu), leaf) } : {}),
+    };
+  }
   return { error: 'no cgroup hierarchy with the memory controller is mounted' };
 }
+
+/** The distinct trees a cgroup level lives in (v1: memory and cpu apart; v2: one). */
+export const cgroupTrees = (cg: CgroupDir): string[] => [...new Set([cg.dir, ...(cg.cpuDir ? [cg.cpuDir] : [])])];
 
 /**
  * `clusterCgroupRoot`, tried: a node level and a pod level are created there with a memory
@@ -150,14 +227,14 @@ export function clusterCgroupRoot(name: string): CgroupDir | { error: string } {
 export async function usableClusterCgroupRoot(name: string): Promise<CgroupDir | { error: string }> {
   const root = clusterCgroupRoot(name);
   if ('error' in root) return root;
-  const trial = new PodCgroups({ version: root.version, dir: path.join(root.dir, 'trial') });
+  const trial = new PodCgroups({ version: root.version, dir: path.join(root.dir, 'trial'), ...(root.cpuDir ? { cpuDir: path.join(root.cpuDir, 'trial') } : {}) });
   try {
-    await trial.ensurePod('trial', 64 << 20);
+    await trial.ensurePod('trial', { memoryBytes: 64 << 20, cpu: { quotaUs: CFS_PERIOD_US, shares: 1024 } });
     return root;
   } catch (e) {
-    return { error: `cannot create memory cgroups under ${path.dirname(root.dir)}: ${(e as Error).message}` };
+    return { error: `cannot create cgroups under ${path.dirname(root.dir)}: ${(e as Error).message}` };
   } finally {
-    await removeCgroupTree(root.dir).catch(() => undefined);
+    for (const tree of cgroupTrees(root)) await removeCgroupTree(tree).catch(() => undefined);
   }
 }
 
@@ -195,57 +272,75 @@ export async function removeCgroupTree(dir: string): Promise<void> {
   }
 }
 
-async function enableMemoryBelow(dir: string): Promise<void> {
+/** v2: lets the children of `dir` use the controllers (memory, and cpu when `cpu`). */
+async function enableControllersBelow(dir: string, cpu: boolean): Promise<void> {
   const f = path.join(dir, 'cgroup.subtree_control');
-  const cur = await fs.readFile(f, 'utf8').catch(() => '');
-  if (!cur.split(/\s+/).includes('memory')) await fs.writeFile(f, '+memory');
+  const cur = (await fs.readFile(f, 'utf8').catch(() => '')).split(/\s+/);
+  const want = ['memory', ...(cpu ? ['cpu'] : [])].filter((c) => !cur.includes(c));
+  if (want.length) await fs.writeFile(f, want.map((c) => `+${c}`).join(' '));
 }
 
 export interface PodMemory { usageBytes: number; workingSetBytes: number }
 
-/** One node's pod cgroups: `<node dir>/pod<uid>/<container>-<restartCount>`. */
+/**
+ * One node's pod cgroups: `<node dir>/pod<uid>/<container>-<restartCount>`, in the memory tree
+ * and (when there is one) the CPU tree, which with cgroup v1 is another mount.
+ */
 export class PodCgroups {
   private readonly files: (typeof FILES)[CgroupVersion];
   private ready: Promise<void> | undefined;
+  /** The node level in each tree: memory first. */
+  private readonly roots: string[];
 
   constructor(readonly node: CgroupDir) {
     this.files = FILES[node.version];
+    this.roots = cgroupTrees(node);
   }
 
+  /** The pod's cgroup in the memory tree. */
   podDir(uid: string): string { return path.join(this.node.dir, `pod${uid}`); }
+  /** A container instance's cgroup in the memory tree. */
   containerDir(uid: string, container: string, restartCount: number): string {
     return path.join(this.podDir(uid), `${container}-${restartCount}`);
   }
 
-  /** Creates the cluster's and the node's levels once (v2: handing memory down at each). */
+  private get cpu(): boolean { return !!this.node.cpuDir; }
+
+  /** Creates the cluster's and the node's levels once (v2: handing the controllers down at each). */
   private ensureNode(): Promise<void> {
     return (this.ready ??= (async () => {
-      const clusterDir = path.dirname(this.node.dir);
-      if (this.node.version === 2) await enableMemoryBelow(path.dirname(clusterDir));
-      await fs.mkdir(this.node.dir, { recursive: true });
-      if (this.node.version === 2) { await enableMemoryBelow(clusterDir); await enableMemoryBelow(this.node.dir); }
+      for (const root of this.roots) {
+        const clusterDir = path.dirname(root);
+        if (this.node.version === 2) await enableControllersBelow(path.dirname(clusterDir), this.cpu);
+        await fs.mkdir(root, { recursive: true });
+        if (this.node.version === 2) { await enableControllersBelow(clusterDir, this.cpu); await enableControllersBelow(root, this.cpu); }
+      }
     })().catch((e: Error) => { this.ready = undefined; throw new Error(`creating the node's cgroup ${this.node.dir}: ${e.message}`); }));
   }
 
-  /** The pod's cgroup, with its memory limit (idempotent). */
-  async ensurePod(uid: string, limitBytes: number | undefined): Promise<void> {
+  /** The pod's cgroups, with its limits (idempotent). */
+  async ensurePod(uid: string, res: CgroupResources): Promise<void> {
     await this.ensureNode();
-    const dir = this.podDir(uid);
-    await fs.mkdir(dir, { recursive: true });
-    if (this.node.version === 2) await enableMemoryBelow(dir);
-    await this.setLimit(dir, limitBytes);
+    for (const root of this.roots) {
+      const dir = path.join(root, `pod${uid}`);
+      await fs.mkdir(dir, { recursive: true });
+      if (this.node.version === 2) await enableControllersBelow(dir, this.cpu);
+    }
+    await this.apply(`pod${uid}`, res);
   }
 
   /**
-   * A fresh cgroup for one container instance; returns the file a process writes its PID to in
-   * order to join it. A leftover of the same name (an agent restart) is removed first.
+   * Fresh cgroups for one container instance; returns the files a process writes its PID to in
+   * order to join them. A leftover of the same name (an agent restart) is removed first.
    */
-  async createContainer(uid: string, container: string, restartCount: number, limitBytes: number | undefined): Promise<string> {
-    const dir = this.containerDir(uid, container, restartCount);
-    await removeCgroupTree(dir);
-    await fs.mkdir(dir);
-    await this.setLimit(dir, limitBytes);
-    return path.join(dir, 'cgroup.procs');
+  async createContainer(uid: string, container: string, restartCount: number, res: CgroupResources): Promise<string[]> {
+    const rel = path.join(`pod${uid}`, `${container}-${restartCount}`);
+    for (const root of this.roots) {
+      await removeCgroupTree(path.join(root, rel));
+      await fs.mkdir(path.join(root, rel));
+    }
+    await this.apply(rel, res);
+    return this.roots.map((root) => path.join(root, rel, 'cgroup.procs'));
   }
 
   /** Whether the kernel's OOM killer killed a process in this container instance's cgroup. */
@@ -256,19 +351,19 @@ export class PodCgroups {
     return (parseKeyedCounters(text).get('oom_kill') ?? 0) > 0;
   }
 
-  /** Removes a container instance's cgroup once its process has exited. */
+  /** Removes a container instance's cgroups once its process has exited. */
   async removeContainer(uid: string, container: string, restartCount: number): Promise<void> {
-    await removeCgroupTree(this.containerDir(uid, container, restartCount));
+    for (const root of this.roots) await removeCgroupTree(path.join(root, `pod${uid}`, `${container}-${restartCount}`));
   }
 
   /** Removes the pod's cgroups, killing (by PID) whatever podnet started that is still in them. */
   async removePod(uid: string): Promise<void> {
-    await removeCgroupTree(this.podDir(uid));
+    for (const root of this.roots) await removeCgroupTree(path.join(root, `pod${uid}`));
   }
 
   /** Removes the node's level (and any pod's cgroup still below it). */
   async removeNode(): Promise<void> {
-    await removeCgroupTree(this.node.dir);
+    for (const root of this.roots) await removeCgroupTree(root);
     this.ready = undefined;
   }
 
@@ -279,13 +374,21 @@ export class PodCgroups {
 
   /** The pods with a cgroup on this node (by UID), e.g. to remove those of pods no longer here. */
   async podUids(): Promise<string[]> {
-    return (await subdirs(this.node.dir)).map((d) => path.basename(d)).filter((n) => n.startsWith('pod')).map((n) => n.slice(3));
+    const uids = new Set<string>();
+    for (const root of this.roots) {
+      for (const d of await subdirs(root)) if (path.basename(d).startsWith('pod')) uids.add(path.basename(d).slice(3));
+    }
+    return [...uids];
   }
 
-  private async setLimit(dir: string, limitBytes: number | undefined): Promise<void> {
-    // v1 rounds a limit down to whole pages; writing -1 / max removes it
-    const v = limitBytes === undefined ? (this.node.version === 1 ? '-1' : 'max') : String(limitBytes);
-    await fs.writeFile(path.join(dir, this.files.limit), v);
+  /** Writes the limits of the level `rel` (below the node) in each tree. */
+  private async apply(rel: string, res: CgroupResources): Promise<void> {
+    // v1 rounds a memory limit down to whole pages; -1 / max is no limit
+    const mem = res.memoryBytes === undefined ? (this.node.version === 1 ? '-1' : 'max') : String(res.memoryBytes);
+    await fs.writeFile(path.join(this.node.dir, rel, this.files.limit), mem);
+    if (this.node.cpuDir) {
+      for (const [file, value] of cpuFiles(this.node.version, res.cpu)) await fs.writeFile(path.join(this.node.cpuDir, rel, file), value);
+    }
   }
 }
 

@@ -21,8 +21,8 @@ export interface ExecTarget {
   netns?: string;
   /** A process of the container: the command joins its UTS namespace (the pod's hostname). */
   utsPid?: number;
-  /** The container's cgroup (its `cgroup.procs`): the command joins it, as `runc exec` does. */
-  cgroupProcs?: string;
+  /** The container's cgroups (their `cgroup.procs`): the command joins them, as `runc exec` does. */
+  cgroupProcs?: string[];
   env: Record<string, string>;
 }
 

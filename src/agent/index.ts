@@ -27,7 +27,7 @@ import {
   type Container, type ServiceLink, type ContainerRuntimeStatus, type PodInfo,
 } from './pure.js';
 import { parseProbe, ProbeState, runProbe, type ProbeSpec } from './probe.js';
-import { containerMemoryLimit, podMemoryLimit, PodCgroups, type CgroupDir } from './cgroups.js';
+import { containerResources, podResources, PodCgroups, type CgroupDir } from './cgroups.js';
 import {
   attachSandbox, destroySandbox, ensureNetns, killStale, startContainerProcess, which, writeJsonAtomic, writeNetnsFiles,
   type CniContext, type ContainerProcess, type SandboxState,
@@ -71,8 +71,9 @@ export interface AgentOptions {
    */
   kubeletServer?: { host: string; port?: number; token: string; address?: string };
   /**
-   * The node's cgroup directory (memory controller): pods and containers get cgroups below it
-   * (cgroups.ts). Without it containers run in the agent's own cgroup and memory limits are not enforced.
+   * The node's cgroup level (memory, and CPU when the machine has it): pods and containers get
+   * cgroups below it (cgroups.ts). Without it containers run in the agent's own cgroups and
+   * resource limits are not enforced.
    */
   cgroup?: CgroupDir;
   log?: (msg: string) => void;
@@ -351,11 +352,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     const readiness = isMain ? parseProbe(c.readinessProbe, c, st.podIPs[0] ?? '') : undefined;
     const startup = isMain ? parseProbe(c.startupProbe, c, st.podIPs[0] ?? '') : undefined;
     const procEnv = processEnv(hostname, env, r.env);
-    let cgroupProcs: string | undefined;
+    let cgroupProcs: string[] | undefined;
     if (cgroups) {
       try {
-        await cgroups.ensurePod(st.uid, podMemoryLimit(p));
-        cgroupProcs = await cgroups.createContainer(st.uid, c.name, restartCount, containerMemoryLimit(c));
+        await cgroups.ensurePod(st.uid, podResources(p));
+        cgroupProcs = await cgroups.createContainer(st.uid, c.name, restartCount, containerResources(c));
       } catch (e) {
         s.status = { ...s.status, state: { waiting: { reason: 'CreateContainerError', message: (e as Error).message } } };
         s.retryAt = Date.now() + 2000;

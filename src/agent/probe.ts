@@ -121,15 +121,15 @@ function probeHere(t: Extract<ProbeTarget, { kind: 'http' | 'tcp' }>, timeoutMs:
  * joins the container's cgroup (`cgroupProcs`), as a CRI runtime's ExecSync does.
  */
 export async function runProbe(spec: ProbeSpec, netns: string | undefined, env: Record<string, string>,
-                               opts: { fromHere?: boolean; cgroupProcs?: string } = {}): Promise<boolean> {
+                               opts: { fromHere?: boolean; cgroupProcs?: string[] } = {}): Promise<boolean> {
   const t = spec.target;
   if (t.kind === 'unsupported') return false;
   if (t.kind === 'exec') {
     if (!t.command.length) return false;
-    const argv = opts.cgroupProcs
+    const argv = opts.cgroupProcs?.length
       ? [...containerInit(opts.cgroupProcs), ...(netns ? [ipPath(), 'netns', 'exec', netns] : []), ...t.command]
       : t.command;
-    const r = await run(argv[0]!, argv.slice(1), { netns: opts.cgroupProcs ? undefined : netns, env, timeoutMs: spec.timeoutMs, allowFailure: true }).catch(() => undefined);
+    const r = await run(argv[0]!, argv.slice(1), { netns: opts.cgroupProcs?.length ? undefined : netns, env, timeoutMs: spec.timeoutMs, allowFailure: true }).catch(() => undefined);
     return r?.code === 0;
   }
   if (opts.fromHere || !netns) return probeHere(t, spec.timeoutMs);

@@ -40,8 +40,8 @@ export interface Container {
   livenessProbe?: unknown;
   startupProbe?: unknown;
   restartPolicy?: string;
-  /** Only the limits are read (memory: the container's cgroup limit). */
-  resources?: { limits?: Record<string, unknown> };
+  /** Limits and requests of memory and CPU: the container's cgroup settings. */
+  resources?: { limits?: Record<string, unknown>; requests?: Record<string, unknown> };
 }
 
 export interface DnsConfig { nameservers?: string[]; searches?: string[]; options?: { name: string; value?: string }[] }
@@ -95,7 +95,7 @@ export function toPodInfo(p: J): PodInfo {
     livenessProbe: c.livenessProbe,
     startupProbe: c.startupProbe,
     restartPolicy: typeof c.restartPolicy === 'string' ? c.restartPolicy : undefined,
-    resources: { limits: { ...obj(obj(c.resources).limits) } },
+    resources: { limits: { ...obj(obj(c.resources).limits) }, requests: { ...obj(obj(c.resources).requests) } },
   });
   const g = s.terminationGracePeriodSeconds;
   return {

@@ -174,8 +174,8 @@ export interface ContainerProcess {
   pid: number;
   startedAt: number;
   exited: Promise<ProcessExit>;
-  /** The `cgroup.procs` of the container's cgroup, when it has one (exec commands join it). */
-  cgroupProcs?: string;
+  /** The `cgroup.procs` files of the container's cgroups, when it has them (exec commands join them). */
+  cgroupProcs?: string[];
   /** Signals the container's whole process group. */
   kill(signal: NodeJS.Signals): void;
 }
@@ -189,33 +189,33 @@ export const ipPath = (): string => which('ip', process.env.PATH ?? '/usr/sbin:/
 const SIGNUM: Partial<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGABRT: 6, SIGSEGV: 11, SIGPIPE: 13 };
 
 /**
- * The shell step before a container's program: it joins the container's cgroup ($1, when
- * given) before anything else runs, so all of the program's memory is charged there, and names
+ * The shell step before a container's program: it joins the container's cgroups ($1: their
+ * cgroup.procs files, space-separated; cgroupRoot refuses paths with spaces) before anything else runs, so all of the program's memory is charged there, and names
  * the pod's UTS namespace ($2, when given). It runs before `ip netns exec`, which mounts a sysfs
  * of the new netns over /sys and with it hides /sys/fs/cgroup. The PID stays the same through
  * this and every `exec` after it.
  */
-const CONTAINER_INIT = 'if [ -n "$1" ]; then echo $$ > "$1" || exit 126; fi; ' +
+const CONTAINER_INIT = 'for f in $1; do echo $$ > "$f" || exit 126; done; ' +
   'if [ -n "$2" ]; then printf %s "$2" > /proc/sys/kernel/hostname || exit 126; fi; shift 2; exec "$@"';
 
 /**
- * The argv prefix that runs a command in a container's cgroup (`cgroupProcs`, the file its PID
- * is written to) and, with `hostname`, in a UTS namespace of its own with the pod's hostname
+ * The argv prefix that runs a command in a container's cgroups (`cgroupProcs`, the files its PID
+ * is written to: one per hierarchy) and, with `hostname`, in a UTS namespace of its own with the pod's hostname
  * (needs root and util-linux's unshare); empty when neither applies.
  */
-export function containerInit(cgroupProcs?: string, hostname?: string): string[] {
+export function containerInit(cgroupProcs?: string[], hostname?: string): string[] {
   const uts = !!(hostname && process.getuid?.() === 0 && UNSHARE);
-  if (!uts && !cgroupProcs) return [];
-  return [...(uts ? [UNSHARE!, '--uts'] : []), '/bin/sh', '-c', CONTAINER_INIT, 'podnet-init', cgroupProcs ?? '', uts ? hostname! : ''];
+  if (!uts && !cgroupProcs?.length) return [];
+  return [...(uts ? [UNSHARE!, '--uts'] : []), '/bin/sh', '-c', CONTAINER_INIT, 'podnet-init', (cgroupProcs ?? []).join(' '), uts ? hostname! : ''];
 }
 
 /**
  * Starts a container process: `ip netns exec <netns> <command> <args…>` (or the command itself
  * when netns is undefined: the agent's own netns), in its own process group, with `env` only,
- * stdout/stderr to `logFile` in CRI format; in the cgroup whose `cgroup.procs` is `cgroupProcs`.
+ * stdout/stderr to `logFile` in CRI format; in the cgroups whose `cgroup.procs` are `cgroupProcs`.
  */
 export async function startContainerProcess(o: {
-  netns?: string; command: string; args: string[]; env: Record<string, string>; cwd?: string; logFile: string; cgroupProcs?: string;
+  netns?: string; command: string; args: string[]; env: Record<string, string>; cwd?: string; logFile: string; cgroupProcs?: string[];
 }): Promise<ContainerProcess> {
   await fs.mkdir(path.dirname(o.logFile), { recursive: true, mode: 0o755 });
   const out = createWriteStream(o.logFile, { flags: 'a', mode: 0o640 });

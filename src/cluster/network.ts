@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { Ip, isExists } from '../net/ip.js';
 import { run } from '../net/exec.js';
 import type { ClusterPlan, HostView } from './plan.js';
-import { clusterCgroupRoot, removeCgroupTree, type CgroupDir } from '../agent/cgroups.js';
+import { cgroupTrees, clusterCgroupRoot, removeCgroupTree, type CgroupDir } from '../agent/cgroups.js';
 
 const host = new Ip();
 
@@ -89,8 +89,8 @@ export async function teardownNetwork(name: string, cgroup?: CgroupDir): Promise
   }
   // Processes that left the namespaces but not their pod's cgroup, then the cgroups.
   const here = clusterCgroupRoot(name);
-  for (const dir of new Set([cgroup?.dir, 'error' in here ? undefined : here.dir])) {
-    if (dir && existsSync(dir)) { await removeCgroupTree(dir); removed.push(`cgroup ${dir}`); }
+  for (const dir of new Set([...(cgroup ? cgroupTrees(cgroup) : []), ...('error' in here ? [] : cgroupTrees(here))])) {
+    if (existsSync(dir)) { await removeCgroupTree(dir); removed.push(`cgroup ${dir}`); }
   }
   // The host link before the namespaces: deleting the underlay namespace takes the link's peer
   // and with it, asynchronously, the link itself, which then may or may not still be there.

@@ -72,7 +72,7 @@ export async function runSupervisor(name: string): Promise<void> {
       internalIPs: node.addresses.map((a) => a.split('/')[0]!), zone: node.zone,
       clusterDNS: plan.dnsAddresses[0], kubeletPort: KUBELET_PORT,
       clusterCIDRs: plan.ranges.pods, serviceCIDRs: plan.ranges.services,
-      ...(cgroup ? { cgroup: { version: cgroup.version, dir: join(cgroup.dir, node.name) } } : {}),
+      ...(cgroup ? { cgroup: { version: cgroup.version, dir: join(cgroup.dir, node.name), ...(cgroup.cpuDir ? { cpuDir: join(cgroup.cpuDir, node.name) } : {}) } } : {}),
     };
     const cfgFile = join(dir, 'daemon.json');
     await writeFile(cfgFile, JSON.stringify(cfg, null, 2), { mode: 0o600 });

@@ -28,7 +28,7 @@ import { startAgent, sandboxName, type Agent } from '../../src/agent/index.js';
 import { run } from '../../src/net/exec.js';
 import { Ip } from '../../src/net/ip.js';
 import { waitFor } from './harness.js';
-import { clusterCgroupRoot, readMemory } from '../../src/agent/cgroups.js';
+import { cgroupTrees, clusterCgroupRoot, parseKeyedCounters, readMemory, removeCgroupTree } from '../../src/agent/cgroups.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const haveIp = spawnSync('ip', ['-V']).status === 0;
@@ -61,7 +61,7 @@ function makePod(name: string, tweak?: (p: J) => void): KObject {
 
 /** This test's pod cgroups (memory controller), when the machine has one. */
 const CGROUP = (() => { const c = clusterCgroupRoot(R); return 'error' in c ? undefined : c; })();
-const NODE_CGROUP = CGROUP && { version: CGROUP.version, dir: path.join(CGROUP.dir, 'n1') };
+const NODE_CGROUP = CGROUP && { version: CGROUP.version, dir: path.join(CGROUP.dir, 'n1'), ...(CGROUP.cpuDir ? { cpuDir: path.join(CGROUP.cpuDir, 'n1') } : {}) };
 
 const cond = (p: J, t: string) => (p.status?.conditions ?? []).find((c: J) => c.type === t)?.status;
 
@@ -106,11 +106,8 @@ describe('node agent (e2e, root)', { skip, timeout: 90_000 }, () => {
     for (const n of etc) await rm(path.join('/etc/netns', n), { recursive: true, force: true });
     if (dir) await rm(dir, { recursive: true, force: true });
     // the agent removes its node's level; the cluster level is `podnet down`'s
-    const cgLeft = NODE_CGROUP && existsSync(NODE_CGROUP.dir) ? [NODE_CGROUP.dir] : [];
-    if (CGROUP && existsSync(CGROUP.dir)) {
-      const { removeCgroupTree } = await import('../../src/agent/cgroups.js');
-      await removeCgroupTree(CGROUP.dir);
-    }
+    const cgLeft = NODE_CGROUP ? cgroupTrees(NODE_CGROUP).filter((d) => existsSync(d)) : [];
+    for (const d of CGROUP ? cgroupTrees(CGROUP) : []) await removeCgroupTree(d);
     assert.deepEqual([...left, ...etc, ...cgLeft], [], 'agent teardown left namespaces, /etc/netns entries or cgroups behind');
   });
 
@@ -316,6 +313,27 @@ describe('node agent (e2e, root)', { skip, timeout: 90_000 }, () => {
     assert.equal(t.reason, 'OOMKilled');
     assert.equal(t.exitCode, 137);
     await eventually(() => !existsSync(path.join(cg.dir, `pod${p.metadata.uid}`)), 'the finished pod\'s cgroup removed');
+  });
+
+  it('CPU cgroups: a CPU limit is a CFS quota, and a busy container is throttled to it', { skip: NODE_CGROUP?.cpuDir ? false : 'no cpu cgroup hierarchy here' }, async () => {
+    const cpuDir = NODE_CGROUP!.cpuDir!;
+    await pods().create(makePod('spin', (p) => {
+      p.spec.containers[0] = { name: 'c', image: 'busybox', command: ['sh', '-c', 'while :; do :; done'], resources: { limits: { cpu: '100m' }, requests: { cpu: '50m' } } };
+    }));
+    const p = await eventually(async () => { const x = await getPod('spin'); return x.status?.phase === 'Running' ? x : undefined; }, 'spin Running');
+    const dir = path.join(cpuDir, `pod${p.metadata.uid}`, 'c-0');
+    const v1 = NODE_CGROUP!.version === 1;
+    assert.equal(readFileSync(path.join(dir, v1 ? 'cpu.cfs_quota_us' : 'cpu.max'), 'utf8').trim(), v1 ? '10000' : '10000 100000');
+    assert.equal(readFileSync(path.join(dir, v1 ? 'cpu.shares' : 'cpu.weight'), 'utf8').trim(), v1 ? '51' : '2');
+    // the pod level: one container with a limit, so the pod has the same quota
+    assert.equal(readFileSync(path.join(cpuDir, `pod${p.metadata.uid}`, v1 ? 'cpu.cfs_quota_us' : 'cpu.max'), 'utf8').trim(), v1 ? '10000' : '10000 100000');
+    const throttled = await eventually(() => {
+      const n = parseKeyedCounters(readFileSync(path.join(dir, 'cpu.stat'), 'utf8')).get('nr_throttled') ?? 0;
+      return n >= 3 ? n : undefined;
+    }, 'the busy loop throttled in several periods', 10_000);
+    assert.ok(throttled >= 3);
+    await pods().delete('spin', { gracePeriodSeconds: 0 });
+    await eventually(() => !existsSync(path.join(cpuDir, `pod${p.metadata.uid}`)), 'spin\'s cgroups removed');
   });
 
   it('deleting a pod stops it, tears down its netns and removes the object', async () => {

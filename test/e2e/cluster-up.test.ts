@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { eventually, haveKubectl, podnetBin } from './harness.js';
-import { clusterCgroupRoot } from '../../src/agent/cgroups.js';
+import { cgroupTrees, clusterCgroupRoot } from '../../src/agent/cgroups.js';
 
 const root = process.getuid?.() === 0;
 const skip = !root ? 'needs root (creates network namespaces)' : !haveKubectl() ? 'kubectl is not installed' : false;
@@ -85,6 +85,7 @@ const ourNames = new RegExp(`^(${name}|pnd${name.slice(3)})-`);
 const otherClusters = (lines: string[]) => lines.map((l) => /^(pn[a-z][0-9a-f]{4})-/.exec(l)?.[1]).filter((c) => c && !ourNames.test(`${c}-`)) as string[];
 /** Where cluster `n`'s pod cgroups go (the supervisor is started from this process's cgroup). */
 const cgroupOf = (n: string) => { const c = clusterCgroupRoot(n); return 'error' in c ? undefined : c.dir; };
+const cgroupTreesOf = (n: string) => { const c = clusterCgroupRoot(n); return 'error' in c ? [] : cgroupTrees(c); };
 const hostSnapshot = () => {
   const raw = (cmd: string, ...args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' }).stdout
     .replace(/expires \d+sec/g, 'expires').split('\n').filter(Boolean);
@@ -98,7 +99,7 @@ const hostSnapshot = () => {
     routes6: out('ip', '-6', 'route', 'show', 'table', 'all'),
     nftTables: out('nft', 'list', 'tables'),
     etcNetns: existsSync('/etc/netns') ? readdirSync('/etc/netns').filter(mine).sort() : [],
-    cgroups: [name, `pnd${name.slice(3)}`].map(cgroupOf).filter((d) => d && existsSync(d)),
+    cgroups: [name, `pnd${name.slice(3)}`].flatMap(cgroupTreesOf).filter((d) => existsSync(d)),
   };
 };
 const before = root && !skip ? hostSnapshot() : undefined;

@@ -1,5 +1,5 @@
-// Pod memory cgroups, the pure parts (no root): finding the memory hierarchy, limits as kubelet
-// computes them, the working set as cAdvisor computes it, and how a container joins its cgroup.
+// Pod cgroups, the pure parts (no root): finding the hierarchies, memory and CPU settings as
+// kubelet computes them, the working set as cAdvisor computes it, and how a container joins its cgroups.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import {
-  cgroupDirOf, containerMemoryLimit, memoryMounts, ownCgroups, parseKeyedCounters, podMemoryLimit, workingSetBytes,
+  cgroupDirOf, cgroupMounts, containerCpu, containerMemoryLimit, ownCgroups, parseKeyedCounters, podCpu, podMemoryLimit, sharesToWeight, workingSetBytes,
 } from '../../src/agent/cgroups.js';
 import { containerInit } from '../../src/agent/runtime.js';
 import { toPodInfo } from '../../src/agent/pure.js';
@@ -20,25 +20,28 @@ const HYBRID = `25 1 0:22 / /sys rw,nosuid shared:7 - sysfs sysfs rw
 `;
 
 describe('finding the memory cgroup hierarchy', () => {
-  test('mountinfo: v1 hierarchies with the memory controller, and cgroup2', () => {
-    assert.deepEqual(memoryMounts(HYBRID), [
-      { version: 2, mountPoint: '/sys/fs/cgroup/unified', root: '/' },
-      { version: 1, mountPoint: '/sys/fs/cgroup/memory', root: '/' },
+  test('mountinfo: v1 hierarchies with their controllers, and cgroup2', () => {
+    assert.deepEqual(cgroupMounts(HYBRID), [
+      { version: 2, mountPoint: '/sys/fs/cgroup/unified', root: '/', controllers: [] },
+      { version: 1, mountPoint: '/sys/fs/cgroup/memory', root: '/', controllers: ['memory'] },
+      { version: 1, mountPoint: '/sys/fs/cgroup/cpu,cpuacct', root: '/', controllers: ['cpu', 'cpuacct'] },
     ]);
-    assert.deepEqual(memoryMounts('40 1 0:40 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n'),
-      [{ version: 2, mountPoint: '/sys/fs/cgroup', root: '/kubepods/pod1' }]);
-    assert.deepEqual(memoryMounts('garbage\n\n'), []);
+    assert.deepEqual(cgroupMounts('40 1 0:40 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n'),
+      [{ version: 2, mountPoint: '/sys/fs/cgroup', root: '/kubepods/pod1', controllers: [] }]);
+    assert.deepEqual(cgroupMounts('9 1 0:9 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\ngarbage\n\n'), []);
   });
 
-  test('/proc/self/cgroup: the memory hierarchy\'s path and the unified one', () => {
-    assert.deepEqual(ownCgroups('12:cpu,cpuacct:/a\n4:memory:/process_api/x1\n0::/\n'), { v1Memory: '/process_api/x1', v2: '/' });
-    assert.deepEqual(ownCgroups('0::/user.slice/user-0.slice/session-3.scope\n'), { v2: '/user.slice/user-0.slice/session-3.scope' });
+  test('/proc/self/cgroup: each v1 controller\'s path and the unified one', () => {
+    assert.deepEqual(ownCgroups('12:cpu,cpuacct:/a\n4:memory:/process_api/x1\n1:name=systemd:/s\n0::/\n'),
+      { v1: { cpu: '/a', cpuacct: '/a', memory: '/process_api/x1', 'name=systemd': '/s' }, v2: '/' });
+    assert.deepEqual(ownCgroups('0::/user.slice/user-0.slice/session-3.scope\n'), { v1: {}, v2: '/user.slice/user-0.slice/session-3.scope' });
   });
 
   test('a cgroup path under a mount whose root is a sub-path (cgroup namespaces, bind mounts)', () => {
-    assert.equal(cgroupDirOf({ version: 1, mountPoint: '/sys/fs/cgroup/memory', root: '/' }, '/a/b'), '/sys/fs/cgroup/memory/a/b');
-    assert.equal(cgroupDirOf({ version: 2, mountPoint: '/sys/fs/cgroup', root: '/kubepods/pod1' }, '/kubepods/pod1/c'), '/sys/fs/cgroup/c');
-    assert.equal(cgroupDirOf({ version: 2, mountPoint: '/sys/fs/cgroup', root: '/kubepods/pod1' }, '/kubepods/pod1'), '/sys/fs/cgroup');
+    const v2 = { version: 2, mountPoint: '/sys/fs/cgroup', root: '/kubepods/pod1', controllers: [] } as const;
+    assert.equal(cgroupDirOf({ version: 1, mountPoint: '/sys/fs/cgroup/memory', root: '/', controllers: ['memory'] }, '/a/b'), '/sys/fs/cgroup/memory/a/b');
+    assert.equal(cgroupDirOf({ ...v2, controllers: [] }, '/kubepods/pod1/c'), '/sys/fs/cgroup/c');
+    assert.equal(cgroupDirOf({ ...v2, controllers: [] }, '/kubepods/pod1'), '/sys/fs/cgroup');
   });
 });
 
@@ -58,6 +61,22 @@ describe('memory limits as kubelet sets them', () => {
     assert.equal(podMemoryLimit({ initContainers: [c('16Mi')], containers: [c('64Mi')] }), 64 * 2 ** 20);
     assert.equal(podMemoryLimit({ initContainers: [], containers: [c('64Mi'), c()] }), undefined);
     assert.equal(podMemoryLimit({ initContainers: [c()], containers: [c('64Mi')] }), undefined);
+  });
+
+  test('CPU: a limit is a CFS quota per 100 ms period (at least 1 ms); a request is shares (1024 per CPU, at least 2)', () => {
+    const cpu = (limits: Record<string, string>, requests: Record<string, string> = {}) => ({ resources: { limits, requests } });
+    assert.deepEqual(containerCpu(cpu({ cpu: '100m' }, { cpu: '100m' })), { quotaUs: 10_000, shares: 102 });
+    assert.deepEqual(containerCpu(cpu({ cpu: '2' }, { cpu: '500m' })), { quotaUs: 200_000, shares: 512 });
+    assert.deepEqual(containerCpu(cpu({ cpu: '1m' }, { cpu: '1m' })), { quotaUs: 1000, shares: 2 });
+    assert.deepEqual(containerCpu(cpu({})), { quotaUs: undefined, shares: 2 });
+    // the pod: requests summed; a quota only when every container has a limit
+    assert.deepEqual(podCpu({ initContainers: [], containers: [cpu({ cpu: '100m' }, { cpu: '100m' }), cpu({ cpu: '300m' }, { cpu: '200m' })] }), { quotaUs: 40_000, shares: 307 });
+    assert.deepEqual(podCpu({ initContainers: [], containers: [cpu({ cpu: '100m' }, { cpu: '100m' }), cpu({}, { cpu: '200m' })] }), { quotaUs: undefined, shares: 307 });
+    assert.deepEqual(podCpu({ initContainers: [], containers: [cpu({}), cpu({})] }), { quotaUs: undefined, shares: 2 });
+    // cgroup v2's weight for shares (1..10000)
+    assert.equal(sharesToWeight(2), 1);
+    assert.equal(sharesToWeight(1024), 39);
+    assert.equal(sharesToWeight(262_144), 10_000);
   });
 
   test('the agent\'s pod record carries the limits', () => {
@@ -86,15 +105,17 @@ describe('joining a cgroup', () => {
   test('the command writes its own PID to the cgroup file, then becomes the program (same PID)', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'podnet-cg-'));
     try {
-      const procs = path.join(dir, 'cgroup.procs');
-      writeFileSync(procs, '');
+      // one file per hierarchy (v1: memory and cpu)
+      const procs = [path.join(dir, 'memory.procs'), path.join(dir, 'cpu.procs')];
+      for (const f of procs) writeFileSync(f, '');
       const argv = [...containerInit(procs), '/bin/sh', '-c', 'echo $$'];
       const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
-      assert.equal(readFileSync(procs, 'utf8').trim(), r.stdout.trim());
+      for (const f of procs) assert.equal(readFileSync(f, 'utf8').trim(), r.stdout.trim());
       assert.deepEqual(containerInit(undefined), []);
+      assert.deepEqual(containerInit([]), []);
       // a cgroup that cannot be joined: the container does not start (126), rather than run unaccounted
-      const bad = [...containerInit(path.join(dir, 'missing', 'cgroup.procs')), '/bin/true'];
+      const bad = [...containerInit([path.join(dir, 'missing', 'cgroup.procs')]), '/bin/true'];
       assert.equal(spawnSync(bad[0]!, bad.slice(1)).status, 126);
     } finally {
       rmSync(dir, { recursive: true, force: true });
