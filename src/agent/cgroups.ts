@@ -19,6 +19,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { parseQuantity } from '../api/quantity.js';
 
@@ -306,7 +307,11 @@ export class PodCgroups {
 
   private get cpu(): boolean { return !!this.node.cpuDir; }
 
-  /** Creates the cluster's and the node's levels once (v2: handing the controllers down at each). */
+  /**
+   * Creates the cluster's and the node's levels once (v2: handing the controllers down at each).
+   * Both get the machine's CPUs as their CPU share, as kubelet gives its kubepods cgroup the
+   * node's allocatable CPU: the pods as a whole weigh as much as that many busy processes.
+   */
   private ensureNode(): Promise<void> {
     return (this.ready ??= (async () => {
       for (const root of this.roots) {
@@ -314,6 +319,10 @@ export class PodCgroups {
         if (this.node.version === 2) await enableControllersBelow(path.dirname(clusterDir), this.cpu);
         await fs.mkdir(root, { recursive: true });
         if (this.node.version === 2) { await enableControllersBelow(clusterDir, this.cpu); await enableControllersBelow(root, this.cpu); }
+      }
+      if (this.node.cpuDir) {
+        const [file, value] = cpuFiles(this.node.version, { shares: shares(availableParallelism() * 1000) })[0]!;
+        for (const dir of [path.dirname(this.node.cpuDir), this.node.cpuDir]) await fs.writeFile(path.join(dir, file), value);
       }
     })().catch((e: Error) => { this.ready = undefined; throw new Error(`creating the node's cgroup ${this.node.dir}: ${e.message}`); }));
   }
