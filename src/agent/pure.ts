@@ -565,8 +565,11 @@ export function computePodStatus(input: StatusInput): J {
   else if (missingGates.length) ready = cond('Ready', false, 'ReadinessGatesNotReady', `corresponding condition of pod readiness gate "${missingGates[0]}" does not exist.`);
   else ready = cond('Ready', true);
   conditions.push(containersReady, ready);
-  const scheduled = pod.status.conditions.find((c) => c.type === 'PodScheduled') ?? { type: 'PodScheduled', status: 'True' as const };
-  conditions.push(scheduled);
+  // The pod is bound to this node, so it is scheduled, whatever the copy at hand says (kubelet
+  // sets PodScheduled=True too). Copying the condition made the agent write back a stale
+  // False/Unschedulable (from before the binding) over the scheduler's True, and then each
+  // side's echo the other's, several hundred times at `podnet up` for the DNS pods.
+  conditions.push({ type: 'PodScheduled', status: 'True' });
   // keep lastTransitionTime when the status did not change
   for (const c of conditions) {
     const old = pod.status.conditions.find((x) => x.type === c.type);

@@ -219,6 +219,15 @@ describe('pod status', () => {
     const sched = (st.conditions as J[]).find((x) => x.type === 'PodScheduled')!;
     assert.equal(sched.lastTransitionTime, '2026-01-01T00:00:00Z', 'kept from the API');
   });
+  test('PodScheduled is True for a pod the agent runs, even when its copy still says Unschedulable', () => {
+    const pod = makePod((p) => { p.status.conditions = [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/2 nodes are available', lastTransitionTime: '2026-01-01T00:00:00Z' }]; });
+    const st = computePodStatus({ ...base, pod, containers: [running('c')] });
+    const sched = (st.conditions as J[]).find((x) => x.type === 'PodScheduled')!;
+    assert.equal(sched.status, 'True');
+    assert.equal(sched.reason, undefined);
+    assert.equal(sched.message, undefined);
+    assert.equal(sched.lastTransitionTime, base.now, 'a transition from False');
+  });
   test('unready containers are named', () => {
     const st = computePodStatus({ ...base, pod: makePod(), containers: [backingOff('c', 2)] });
     const ready = (st.conditions as J[]).find((x) => x.type === 'Ready')!;
