@@ -106,15 +106,37 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* What a send and a dump have in common: work on libuv's pool that reads a JS buffer, held by a
+   reference until the work completes, and a promise settled in the completion callback. */
+typedef struct {
+  napi_ref bufferRef;
+  napi_deferred deferred;
+  napi_async_work work;
+} AsyncCall;
+
+static napi_value queueCall(napi_env env, AsyncCall *call, napi_value buffer, const char *name,
+                            napi_async_execute_callback execute, napi_async_complete_callback complete, void *job) {
+  CHECK(napi_create_reference(env, buffer, 1, &call->bufferRef));
+  napi_value promise, resource;
+  CHECK(napi_create_promise(env, &call->deferred, &promise));
+  CHECK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource));
+  CHECK(napi_create_async_work(env, NULL, resource, execute, complete, job, &call->work));
+  CHECK(napi_queue_async_work(env, call->work));
+  return promise;
+}
+
+static void finishCall(napi_env env, AsyncCall *call) {
+  napi_delete_reference(env, call->bufferRef);
+  napi_delete_async_work(env, call->work);
+}
+
 typedef struct {
   int fd;
   const uint8_t *data;
   size_t length;
   uint32_t expected;
   int32_t timeoutMs;
-  napi_ref bufferRef;
-  napi_deferred deferred;
-  napi_async_work work;
+  AsyncCall call;
   // results
   uint32_t replies;
   int firstErrno;
@@ -197,15 +219,14 @@ static void SendComplete(napi_env env, napi_status status, void *data) {
   napi_create_int32(env, job->failure, &v);
   napi_set_named_property(env, result, "socketErrno", v);
   if (job->failedCall) { napi_create_string_utf8(env, job->failedCall, NAPI_AUTO_LENGTH, &v); napi_set_named_property(env, result, "failedCall", v); }
-  if (status == napi_ok) napi_resolve_deferred(env, job->deferred, result);
+  if (status == napi_ok) napi_resolve_deferred(env, job->call.deferred, result);
   else {
     napi_value message, error;
     napi_create_string_utf8(env, "nfnetlink: send was cancelled", NAPI_AUTO_LENGTH, &message);
     napi_create_error(env, NULL, message, &error);
-    napi_reject_deferred(env, job->deferred, error);
+    napi_reject_deferred(env, job->call.deferred, error);
   }
-  napi_delete_reference(env, job->bufferRef);
-  napi_delete_async_work(env, job->work);
+  finishCall(env, &job->call);
   free(job);
 }
 
@@ -232,13 +253,7 @@ static napi_value Send(napi_env env, napi_callback_info info) {
   job->length = length;
   job->expected = expected;
   job->timeoutMs = timeoutMs > 0 ? timeoutMs : 30000;
-  CHECK(napi_create_reference(env, argv[1], 1, &job->bufferRef));
-  napi_value promise, name;
-  CHECK(napi_create_promise(env, &job->deferred, &promise));
-  CHECK(napi_create_string_utf8(env, "nfnetlink.send", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_create_async_work(env, NULL, name, SendExecute, SendComplete, job, &job->work));
-  CHECK(napi_queue_async_work(env, job->work));
-  return promise;
+  return queueCall(env, &job->call, argv[1], "nfnetlink.send", SendExecute, SendComplete, job);
 }
 
 typedef struct {
@@ -246,9 +261,7 @@ typedef struct {
   const uint8_t *request;
   size_t requestLength;
   int32_t timeoutMs;
-  napi_ref requestRef;
-  napi_deferred deferred;
-  napi_async_work work;
+  AsyncCall call;
   uint8_t *out;
   size_t outLength, outCapacity;
   int err;
@@ -309,7 +322,7 @@ static void DumpComplete(napi_env env, napi_status status, void *data) {
     napi_value result;
     if (job->outLength == 0) { free(job->out); napi_create_buffer(env, 0, NULL, &result); }
     else napi_create_external_buffer(env, job->outLength, job->out, free_out, NULL, &result);
-    napi_resolve_deferred(env, job->deferred, result);
+    napi_resolve_deferred(env, job->call.deferred, result);
   } else {
     free(job->out);
     char msg[256];
@@ -319,10 +332,9 @@ static void DumpComplete(napi_env env, napi_status status, void *data) {
     napi_create_error(env, NULL, message, &error);
     napi_create_int32(env, job->err, &errnoValue);
     napi_set_named_property(env, error, "errno", errnoValue);
-    napi_reject_deferred(env, job->deferred, error);
+    napi_reject_deferred(env, job->call.deferred, error);
   }
-  napi_delete_reference(env, job->requestRef);
-  napi_delete_async_work(env, job->work);
+  finishCall(env, &job->call);
   free(job);
 }
 
@@ -346,13 +358,7 @@ static napi_value Dump(napi_env env, napi_callback_info info) {
   job->request = bytes;
   job->requestLength = length;
   job->timeoutMs = timeoutMs > 0 ? timeoutMs : 30000;
-  CHECK(napi_create_reference(env, argv[1], 1, &job->requestRef));
-  napi_value promise, name;
-  CHECK(napi_create_promise(env, &job->deferred, &promise));
-  CHECK(napi_create_string_utf8(env, "nfnetlink.dump", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_create_async_work(env, NULL, name, DumpExecute, DumpComplete, job, &job->work));
-  CHECK(napi_queue_async_work(env, job->work));
-  return promise;
+  return queueCall(env, &job->call, argv[1], "nfnetlink.dump", DumpExecute, DumpComplete, job);
 }
 
 static napi_value Init(napi_env env, napi_value exports) {
