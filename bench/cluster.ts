@@ -28,7 +28,7 @@ import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadKubeconfig } from '../src/client/kubeconfig.js';
-import { readMemory, type CgroupDir } from '../src/agent/cgroups.js';
+import { readMemory, treePids, type CgroupDir } from '../src/agent/cgroups.js';
 import { envInt, MAIN_JS, now, percentile, sleep } from './common.js';
 
 const POD_COUNT = envInt('PODNET_BENCH_CLUSTER_PODS', 100);
@@ -350,7 +350,7 @@ export async function benchCluster(): Promise<void> {
     const subdirs = (d: string) => readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(d, e.name));
     for (const nodeDir of subdirs(cg.dir)) {
       for (const podDir of subdirs(nodeDir).filter((d) => path.basename(d).startsWith('pod'))) {
-        const pids = subdirs(podDir).flatMap((d) => readFileSync(path.join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number));
+        const pids = await treePids(podDir);
         const mem = await readMemory({ version: cg.version, dir: podDir });
         if (!mem || !pids.length) continue;
         const m: PodMem = {

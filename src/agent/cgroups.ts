@@ -217,6 +217,11 @@ function findClusterCgroupRoot(name: string): CgroupDir | { error: string } {
   return { error: 'no cgroup hierarchy with the memory controller is mounted' };
 }
 
+/** The level `name` below `cg`, in each of its trees. */
+export function cgroupChild(cg: CgroupDir, name: string): CgroupDir {
+  return { version: cg.version, dir: path.join(cg.dir, name), ...(cg.cpuDir ? { cpuDir: path.join(cg.cpuDir, name) } : {}) };
+}
+
 /** The distinct trees a cgroup level lives in (v1: memory and cpu apart; v2: one). */
 export const cgroupTrees = (cg: CgroupDir): string[] => [...new Set([cg.dir, ...(cg.cpuDir ? [cg.cpuDir] : [])])];
 
@@ -228,7 +233,7 @@ export const cgroupTrees = (cg: CgroupDir): string[] => [...new Set([cg.dir, ...
 export async function usableClusterCgroupRoot(name: string): Promise<CgroupDir | { error: string }> {
   const root = clusterCgroupRoot(name);
   if ('error' in root) return root;
-  const trial = new PodCgroups({ version: root.version, dir: path.join(root.dir, 'trial'), ...(root.cpuDir ? { cpuDir: path.join(root.cpuDir, 'trial') } : {}) });
+  const trial = new PodCgroups(cgroupChild(root, 'trial'));
   try {
     await trial.ensurePod('trial', { memoryBytes: 64 << 20, cpu: { quotaUs: CFS_PERIOD_US, shares: 1024 } });
     return root;
@@ -244,6 +249,12 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()
 async function readPids(dir: string): Promise<number[]> {
   const t = await fs.readFile(path.join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
   return t.split('\n').map(Number).filter((p) => Number.isInteger(p) && p > 1 && p !== process.pid);
+}
+
+/** The processes in a cgroup and in every cgroup below it (a pod's: its containers'). */
+export async function treePids(dir: string): Promise<number[]> {
+  const below = await Promise.all((await subdirs(dir)).map(treePids));
+  return [...(await readPids(dir)), ...below.flat()];
 }
 
 async function subdirs(dir: string): Promise<string[]> {
@@ -290,6 +301,8 @@ export interface PodMemory { usageBytes: number; workingSetBytes: number }
 export class PodCgroups {
   private readonly files: (typeof FILES)[CgroupVersion];
   private ready: Promise<void> | undefined;
+  /** Pods whose level exists with its limits (a pod's resources do not change). */
+  private readonly podsReady = new Set<string>();
   /** The node level in each tree: memory first. */
   private readonly roots: string[];
 
@@ -327,8 +340,9 @@ export class PodCgroups {
     })().catch((e: Error) => { this.ready = undefined; throw new Error(`creating the node's cgroup ${this.node.dir}: ${e.message}`); }));
   }
 
-  /** The pod's cgroups, with its limits (idempotent). */
+  /** The pod's cgroups, with its limits; made once, on its first container's start. */
   async ensurePod(uid: string, res: CgroupResources): Promise<void> {
+    if (this.podsReady.has(uid)) return;
     await this.ensureNode();
     for (const root of this.roots) {
       const dir = path.join(root, `pod${uid}`);
@@ -336,6 +350,7 @@ export class PodCgroups {
       if (this.node.version === 2) await enableControllersBelow(dir, this.cpu);
     }
     await this.apply(`pod${uid}`, res);
+    this.podsReady.add(uid);
   }
 
   /**
@@ -367,6 +382,7 @@ export class PodCgroups {
 
   /** Removes the pod's cgroups, killing (by PID) whatever podnet started that is still in them. */
   async removePod(uid: string): Promise<void> {
+    this.podsReady.delete(uid);
     for (const root of this.roots) await removeCgroupTree(path.join(root, `pod${uid}`));
   }
 
@@ -374,11 +390,7 @@ export class PodCgroups {
   async removeNode(): Promise<void> {
     for (const root of this.roots) await removeCgroupTree(root);
     this.ready = undefined;
-  }
-
-  /** The pod's memory as kubelet reads it; undefined when the pod has no cgroup. */
-  async podMemory(uid: string): Promise<PodMemory | undefined> {
-    return readMemory({ version: this.node.version, dir: this.podDir(uid) });
+    this.podsReady.clear();
   }
 
   /** The pods with a cgroup on this node (by UID), e.g. to remove those of pods no longer here. */

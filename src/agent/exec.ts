@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { constants as osConstants } from 'node:os';
-import { containerInit } from './runtime.js';
+import { containerArgv } from './runtime.js';
 
 export const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
 
@@ -75,8 +75,7 @@ export function handleExecUpgrade(req: IncomingMessage, socket: Duplex, head: Bu
 
 function run(ws: WebSocket, command: string[], target: ExecTarget, wantStdin: boolean, tty: boolean): void {
   const v5 = ws.protocol === 'v5.channel.k8s.io';
-  const uts = target.utsPid ? ['nsenter', `--uts=/proc/${target.utsPid}/ns/uts`, '--'] : [];
-  const argv = [...containerInit(target.cgroupProcs), ...(target.netns ? ['ip', 'netns', 'exec', target.netns] : []), ...uts, ...command];
+  const argv = containerArgv(command, { cgroupProcs: target.cgroupProcs, netns: target.netns, utsPid: target.utsPid });
   const child = spawn(argv[0], argv.slice(1), { env: target.env, stdio: [wantStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   const send = (ch: number, data: Buffer | string) => {
     if (ws.readyState !== ws.OPEN) return;

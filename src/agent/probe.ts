@@ -6,7 +6,7 @@ import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { connect } from 'node:net';
 import { run } from '../net/exec.js';
-import { containerInit, ipPath } from './runtime.js';
+import { containerArgv } from './runtime.js';
 import type { Container } from './pure.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- probe specs are API JSON
@@ -126,10 +126,8 @@ export async function runProbe(spec: ProbeSpec, netns: string | undefined, env: 
   if (t.kind === 'unsupported') return false;
   if (t.kind === 'exec') {
     if (!t.command.length) return false;
-    const argv = opts.cgroupProcs?.length
-      ? [...containerInit(opts.cgroupProcs), ...(netns ? [ipPath(), 'netns', 'exec', netns] : []), ...t.command]
-      : t.command;
-    const r = await run(argv[0]!, argv.slice(1), { netns: opts.cgroupProcs?.length ? undefined : netns, env, timeoutMs: spec.timeoutMs, allowFailure: true }).catch(() => undefined);
+    const argv = containerArgv(t.command, { cgroupProcs: opts.cgroupProcs, netns });
+    const r = await run(argv[0]!, argv.slice(1), { env, timeoutMs: spec.timeoutMs, allowFailure: true }).catch(() => undefined);
     return r?.code === 0;
   }
   if (opts.fromHere || !netns) return probeHere(t, spec.timeoutMs);

@@ -183,7 +183,7 @@ export interface ContainerProcess {
 const UNSHARE = ['/usr/bin/unshare', '/bin/unshare'].find((p) => existsSync(p));
 
 /** `ip`, looked up in the agent's PATH (the container's own PATH may not have it). */
-export const ipPath = (): string => which('ip', process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin') ?? 'ip';
+const ipPath = (): string => which('ip', process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin') ?? 'ip';
 
 
 const SIGNUM: Partial<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGABRT: 6, SIGSEGV: 11, SIGPIPE: 13 };
@@ -210,6 +210,21 @@ export function containerInit(cgroupProcs?: string[], hostname?: string): string
 }
 
 /**
+ * The argv that runs `command` as a container's process or beside it: in its cgroups, in the
+ * pod's netns (`ip netns exec`, which also binds the pod's /etc/netns files; `ip` from the
+ * agent's PATH, as the container's may lack it), and with the pod's hostname: in a new UTS
+ * namespace (`hostname`) or in the container's own (`utsPid`, for exec).
+ */
+export function containerArgv(command: string[], o: { cgroupProcs?: string[]; netns?: string; hostname?: string; utsPid?: number }): string[] {
+  return [
+    ...containerInit(o.cgroupProcs, o.hostname),
+    ...(o.netns ? [ipPath(), 'netns', 'exec', o.netns] : []),
+    ...(o.utsPid ? ['nsenter', `--uts=/proc/${o.utsPid}/ns/uts`, '--'] : []),
+    ...command,
+  ];
+}
+
+/**
  * Starts a container process: `ip netns exec <netns> <command> <args…>` (or the command itself
  * when netns is undefined: the agent's own netns), in its own process group, with `env` only,
  * stdout/stderr to `logFile` in CRI format; in the cgroups whose `cgroup.procs` are `cgroupProcs`.
@@ -223,10 +238,8 @@ export async function startContainerProcess(o: {
   const sink = new CriLogSink(out);
   // Each pod has its own hostname: the container runs in a new UTS namespace named for the pod
   // (`ip netns exec` separates only the network); the name is written to /proc (the new
-  // namespace's own) by the init shell, which also joins the container's cgroup.
-  const init = containerInit(o.cgroupProcs, o.netns ? o.env.PODNET_HOSTNAME : undefined);
-  // `ip` is looked up in the agent's PATH; the container gets only its own environment.
-  const argv = [...init, ...(o.netns ? [ipPath(), 'netns', 'exec', o.netns] : []), o.command, ...o.args];
+  // namespace's own) by the init shell, which also joins the container's cgroups.
+  const argv = containerArgv([o.command, ...o.args], { cgroupProcs: o.cgroupProcs, netns: o.netns, hostname: o.netns ? o.env.PODNET_HOSTNAME : undefined });
   const cwd = o.cwd && (await fs.stat(o.cwd).then((s) => s.isDirectory(), () => false)) ? o.cwd : '/';
   let child: ChildProcess;
   try {

@@ -21,6 +21,7 @@ import { clusterDnsObjects, ensureAddons } from './addons.js';
 import { readState, stateDir, writeState, type ClusterState } from './state.js';
 import { NODES } from '../client/resources.js';
 import type { NodeDaemonConfig } from './nodedaemon.js';
+import { cgroupChild } from '../agent/cgroups.js';
 import { runUntilSignal } from '../util/signals.js';
 
 const KUBELET_PORT = 10250;
@@ -72,7 +73,7 @@ export async function runSupervisor(name: string): Promise<void> {
       internalIPs: node.addresses.map((a) => a.split('/')[0]!), zone: node.zone,
       clusterDNS: plan.dnsAddresses[0], kubeletPort: KUBELET_PORT,
       clusterCIDRs: plan.ranges.pods, serviceCIDRs: plan.ranges.services,
-      ...(cgroup ? { cgroup: { version: cgroup.version, dir: join(cgroup.dir, node.name), ...(cgroup.cpuDir ? { cpuDir: join(cgroup.cpuDir, node.name) } : {}) } } : {}),
+      ...(cgroup ? { cgroup: cgroupChild(cgroup, node.name) } : {}),
     };
     const cfgFile = join(dir, 'daemon.json');
     await writeFile(cfgFile, JSON.stringify(cfg, null, 2), { mode: 0o600 });

@@ -28,7 +28,7 @@ import { startAgent, sandboxName, type Agent } from '../../src/agent/index.js';
 import { run } from '../../src/net/exec.js';
 import { Ip } from '../../src/net/ip.js';
 import { waitFor } from './harness.js';
-import { cgroupTrees, clusterCgroupRoot, parseKeyedCounters, readMemory, removeCgroupTree } from '../../src/agent/cgroups.js';
+import { cgroupChild, cgroupTrees, clusterCgroupRoot, parseKeyedCounters, readMemory, removeCgroupTree } from '../../src/agent/cgroups.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const haveIp = spawnSync('ip', ['-V']).status === 0;
@@ -61,7 +61,7 @@ function makePod(name: string, tweak?: (p: J) => void): KObject {
 
 /** This test's pod cgroups (memory controller), when the machine has one. */
 const CGROUP = (() => { const c = clusterCgroupRoot(R); return 'error' in c ? undefined : c; })();
-const NODE_CGROUP = CGROUP && { version: CGROUP.version, dir: path.join(CGROUP.dir, 'n1'), ...(CGROUP.cpuDir ? { cpuDir: path.join(CGROUP.cpuDir, 'n1') } : {}) };
+const NODE_CGROUP = CGROUP && cgroupChild(CGROUP, 'n1');
 
 const cond = (p: J, t: string) => (p.status?.conditions ?? []).find((c: J) => c.type === t)?.status;
 
