@@ -33,6 +33,7 @@ import {
   type CniContext, type ContainerProcess, type SandboxState,
 } from './runtime.js';
 import { CONFIGMAPS, PODS, SECRETS, SERVICES } from '../client/resources.js';
+import { nativeNetexec } from './agnhost/index.js';
 
 export * from './pure.js';
 export { cniPluginPath } from './runtime.js';
@@ -150,6 +151,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     kubeletPort: kubelet?.port, kubeletAddress: opts.kubeletServer?.address,
   };
   const recorder = new EventRecorder(client, 'kubelet', nodeName);
+  const netexec = nativeNetexec();
+  log(netexec.path ? `agnhost netexec: native (${netexec.path})` : `agnhost netexec: on Node.js, slower to start (${netexec.problem})`);
   const cgroups = opts.cgroup ? new PodCgroups(opts.cgroup) : undefined;
   const podsDir = path.join(opts.stateDir, 'pods');
   await fs.mkdir(podsDir, { recursive: true, mode: 0o755 });

@@ -19,6 +19,12 @@ function repoRoot(): string | undefined {
   return undefined;
 }
 
+/** native/<parts…> in this repository (a build output, which may not exist), or undefined outside a checkout. */
+export function nativePath(...parts: string[]): string | undefined {
+  const root = repoRoot();
+  return root ? join(root, 'native', ...parts) : undefined;
+}
+
 export interface NativeAddon<T> {
   /** The addon's exports; undefined when it is not built or failed to load. */
   addon?: T;

@@ -289,7 +289,8 @@ describe('node agent (e2e, root)', { skip, timeout: 90_000 }, () => {
     assert.ok(procs.length >= 1, 'netexec runs in its container cgroup');
     assert.match(readFileSync(`/proc/${procs[0]}/cmdline`, 'utf8'), /netexec/);
     const mem = await readMemory({ version: cg.version, dir: podDir });
-    assert.ok(mem && mem.workingSetBytes > 1 << 20 && mem.workingSetBytes <= mem.usageBytes, `pod working set ${JSON.stringify(mem)}`);
+    // charged to the pod: netexec's own memory (~0.5 MB natively, ~45 MB on Node.js)
+    assert.ok(mem && mem.workingSetBytes > 128 << 10 && mem.workingSetBytes <= mem.usageBytes, `pod working set ${JSON.stringify(mem)}`);
 
     // an exec probe runs in the container's cgroup too: Ready only if it finds itself there
     await pods().create(makePod('probed', (p) => {

@@ -1,16 +1,18 @@
 // podnet's built-in agnhost: flag parsing, image matching, and the subcommands run as real
-// processes on loopback ports.
+// processes on loopback ports. netexec runs in both implementations, the TypeScript one and the
+// native one (native/agnhost), which must answer alike.
 
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as dgram from 'node:dgram';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { agnhostCommand, isAgnhostImage, resolveAgnhostContainer } from '../../src/agent/agnhost/index.js';
+import { agnhostCommand, agnhostMainPath, isAgnhostImage, nativeNetexec, resolveAgnhostContainer } from '../../src/agent/agnhost/index.js';
 import { parseFlags, parseGoDuration, formatGoDuration, FlagDef } from '../../src/agent/agnhost/flags.js';
 import { resolvConfList, splitHostPort } from '../../src/agent/agnhost/tools.js';
 
@@ -25,9 +27,18 @@ interface Proc {
 
 const started: ChildProcess[] = [];
 
-function run(args: string[], env: Record<string, string> = {}): Proc {
-  const c = agnhostCommand(args);
-  const child = spawn(c.command, c.args, { env: { ...process.env, ...c.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Which netexec runs: the TypeScript one on Node.js, or the native build. */
+type Impl = 'typescript' | 'native';
+const IMPLS: Impl[] = ['typescript', 'native'];
+
+function run(args: string[], env: Record<string, string> = {}, impl?: Impl): Proc {
+  const c = agnhostCommand(args, impl === 'typescript' ? { native: false } : {});
+  if (impl === 'native') assert.equal(c.command, nativeNetexec().path, 'the native netexec runs');
+  return spawnProc(c.command, c.args, { ...c.env, ...env });
+}
+
+function spawnProc(command: string, args: string[], env: Record<string, string>): Proc {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   started.push(child);
   let out = '';
   let err = '';
@@ -157,6 +168,84 @@ function tcpRead(port: number): Promise<string> {
   });
 }
 
+/**
+ * Skips a native-only test where the native netexec is not built (or PODNET_AGNHOST_NATIVE=0
+ * turns it off); fails it instead where the build is required (CI sets PODNET_REQUIRE_NATIVE=1).
+ */
+function needNative(t: TestContext): boolean {
+  const n = nativeNetexec();
+  if (n.path) return true;
+  if (process.env.PODNET_REQUIRE_NATIVE === '1' && process.env.PODNET_AGNHOST_NATIVE !== '0') assert.fail(`PODNET_REQUIRE_NATIVE=1, but ${n.problem}`);
+  t.skip(n.problem);
+  return false;
+}
+
+/** A test run once per netexec implementation. */
+function netexecTest(name: string, fn: (impl: Impl) => Promise<void>): void {
+  for (const impl of IMPLS) {
+    test(`${name} [${impl}]`, async (t) => {
+      if (impl === 'native' && !needNative(t)) return;
+      await fn(impl);
+    });
+  }
+}
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A raw TCP connection to an HTTP server: what was received, and whether it closed. */
+class RawConn {
+  data = Buffer.alloc(0);
+  closed = false;
+  readonly sock: net.Socket;
+  private waiters: (() => void)[] = [];
+  constructor(port: number) {
+    this.sock = net.connect(port, '127.0.0.1');
+    this.sock.on('data', (d: Buffer) => { this.data = Buffer.concat([this.data, d]); this.wake(); });
+    this.sock.on('error', () => undefined);
+    this.sock.on('close', () => { this.closed = true; this.wake(); });
+  }
+  static async open(port: number): Promise<RawConn> {
+    const c = new RawConn(port);
+    await new Promise<void>((resolve, reject) => { c.sock.once('connect', resolve); c.sock.once('error', reject); });
+    return c;
+  }
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+  async until(cond: () => boolean, ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > deadline) throw new Error(`timed out; received ${JSON.stringify(this.data.toString('latin1'))}`);
+      await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 50); });
+    }
+  }
+  /** Complete responses received so far (bodies framed by Content-Length). */
+  responses(): RawResponse[] {
+    const out: RawResponse[] = [];
+    let rest = this.data.toString('latin1');
+    for (;;) {
+      const end = rest.indexOf('\r\n\r\n');
+      if (end < 0) return out;
+      const [statusLine, ...lines] = rest.slice(0, end).split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const l of lines) headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim();
+      const len = Number(headers['content-length'] ?? 0);
+      if (rest.length < end + 4 + len) return out;
+      out.push({ status: Number(statusLine.split(' ')[1]), headers, body: rest.slice(end + 4, end + 4 + len) });
+      rest = rest.slice(end + 4 + len);
+    }
+  }
+  close(): void {
+    this.sock.destroy();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 // ---------- pure parts ----------
 
 test('isAgnhostImage matches the agnhost image with any tag or digest', () => {
@@ -182,11 +271,23 @@ test('resolveAgnhostContainer applies command/args over ENTRYPOINT ["/agnhost"] 
   assert.deepEqual(resolveAgnhostContainer(['/agnhost-2', 'entrypoint-tester'], ['a']), { argv0: '/agnhost-2', args: ['entrypoint-tester', 'a'] });
   assert.deepEqual(resolveAgnhostContainer(['/agnhost'], undefined), { argv0: '/agnhost', args: [] });
   assert.equal(resolveAgnhostContainer(['/bin/sh', '-c', 'true'], undefined), null);
-  const c = agnhostCommand(['netexec']);
+  const c = agnhostCommand(['pause']);
   assert.equal(c.command, process.execPath);
   assert.match(c.args[0], /agnhost[\\/]main\.js$/);
   assert.ok(fs.existsSync(c.args[0]));
-  assert.deepEqual(c.args.slice(1), ['netexec']);
+  assert.deepEqual(c.args.slice(1), ['pause']);
+  // netexec: natively where built (with the way back to main.js in env), else on Node.js
+  const native = nativeNetexec().path;
+  const n = agnhostCommand(['netexec', '--http-port=81'], { argv0: '/agnhost-2' });
+  if (native) {
+    assert.deepEqual([n.command, n.args], [native, ['netexec', '--http-port=81']]);
+    assert.deepEqual(n.env, { PODNET_AGNHOST_ARGV0: '/agnhost-2', PODNET_AGNHOST_NODE: process.execPath, PODNET_AGNHOST_MAIN: agnhostMainPath() });
+  } else {
+    assert.deepEqual([n.command, n.args], [process.execPath, [agnhostMainPath(), 'netexec', '--http-port=81']]);
+  }
+  // HTTPS, and an explicit request for Node.js, stay on main.js
+  assert.equal(agnhostCommand(['netexec', '--tls-cert-file=/c', '--tls-private-key-file=/k']).command, process.execPath);
+  assert.equal(agnhostCommand(['netexec'], { native: false }).command, process.execPath);
 });
 
 test('flags parse like pflag', () => {
@@ -261,12 +362,12 @@ test('root command: usage, unknown subcommand, bad flags, entrypoint-tester, log
   assert.match(noLines.stderr(), /Invalid total number of lines: 0/);
 });
 
-test('netexec: HTTP endpoints, UDP server, /dial between two servers, /exit, SIGTERM', async () => {
+netexecTest('netexec: HTTP endpoints, UDP server, /dial between two servers, /exit, SIGTERM', async (impl) => {
   const [pa, pb] = [await freePort(), await freePort()];
   const [ua, ub] = [await freePort(), await freePort()];
   const uploads = fs.mkdtempSync(path.join(os.tmpdir(), 'agnhost-upl-'));
-  const a = run(['netexec', `--http-port=${pa}`, '--udp-port', String(ua)], { PODNET_HOSTNAME: 'pod-a', PODNET_AGNHOST_UPLOAD_DIR: uploads });
-  const b = run(['netexec', '--http-port', String(pb), `--udp-port=${ub}`, '--sctp-port=9999'], { PODNET_HOSTNAME: 'pod-b' });
+  const a = run(['netexec', `--http-port=${pa}`, '--udp-port', String(ua)], { PODNET_HOSTNAME: 'pod-a', PODNET_AGNHOST_UPLOAD_DIR: uploads }, impl);
+  const b = run(['netexec', '--http-port', String(pb), `--udp-port=${ub}`, '--sctp-port=9999'], { PODNET_HOSTNAME: 'pod-b' }, impl);
   try {
     await waitHTTP(pa);
     await waitHTTP(pb);
@@ -349,12 +450,12 @@ test('netexec: HTTP endpoints, UDP server, /dial between two servers, /exit, SIG
   }
 });
 
-test('netexec: --delay-shutdown keeps serving with /readyz 503, --http-override, graceful /exit', async () => {
-  const [pc, pd] = [await freePort(), await freePort()];
-  const c = run(['netexec', `--http-port=${pc}`, '--udp-port=-1', '--delay-shutdown=1'], { PODNET_HOSTNAME: 'pod-c' });
-  const d = run(['netexec', `--http-port=${pd}`, '--udp-port=-1', '--http-override=/echo?msg=overridden'], { PODNET_HOSTNAME: 'pod-d' });
-  const pe = await freePort();
-  const e = run(['netexec', `--http-port=${pe}`, '--udp-port=-1']);
+netexecTest('netexec: --delay-shutdown keeps serving with /readyz 503, --http-override, graceful /exit', async (impl) => {
+  // every port picked before anything listens, so that none is handed out twice
+  const [pc, pd, pe] = [await freePort(), await freePort(), await freePort()];
+  const c = run(['netexec', `--http-port=${pc}`, '--udp-port=-1', '--delay-shutdown=1'], { PODNET_HOSTNAME: 'pod-c' }, impl);
+  const d = run(['netexec', `--http-port=${pd}`, '--udp-port=-1', '--http-override=/echo?msg=overridden'], { PODNET_HOSTNAME: 'pod-d' }, impl);
+  const e = run(['netexec', `--http-port=${pe}`, '--udp-port=-1'], {}, impl);
   try {
     await waitHTTP(pc);
     await waitHTTP(pd);
@@ -384,6 +485,170 @@ test('netexec: --delay-shutdown keeps serving with /readyz 503, --http-override,
     stop(c);
     stop(d);
     stop(e);
+  }
+});
+
+// ---------- the native netexec: what only it has to prove ----------
+
+test('netexec native: --help, flag errors and TLS go to the TypeScript netexec', async (t) => {
+  if (!needNative(t)) return;
+  const pairs = [['netexec', '--help'], ['netexec', '-h'], ['netexec', '--no-such-flag'], ['netexec', '--http-port=abc'], ['netexec', 'extra-arg'], ['netexec', '--http-port']];
+  for (const args of pairs) {
+    const ts = run(args, {}, 'typescript');
+    const nat = run(args, {}, 'native');
+    const [tx, nx] = [await ts.exited, await nat.exited];
+    assert.deepEqual([nx, nat.stdout(), nat.stderr()], [tx, ts.stdout(), ts.stderr()], args.join(' '));
+  }
+  const help = run(['netexec', '--help'], {}, 'native');
+  assert.equal((await help.exited).code, 0);
+  assert.match(help.stdout(), /^Starts a HTTP\(S\) server[\s\S]*--http-port int\s+HTTP Listen Port \(default 8080\)/);
+  const bad = run(['netexec', '--no-such-flag'], {}, 'native');
+  assert.equal((await bad.exited).code, 1);
+  assert.match(bad.stderr(), /^Error: unknown flag: --no-such-flag\nUsage:/);
+
+  // TLS flags: agnhostCommand sends them to Node.js, and so does the native program when run with them
+  const native = nativeNetexec().path!;
+  const env = agnhostCommand(['netexec']).env;
+  const missing = spawnProc(native, ['netexec', '--tls-cert-file=/nonexistent/c.pem', '--tls-private-key-file=/nonexistent/k.pem', '--udp-port=-1', `--http-port=${await freePort()}`], env);
+  assert.equal((await missing.exited).code, 1);
+  assert.match(missing.stderr(), /open \/nonexistent\/c\.pem: no such file or directory/);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agnhost-tls-'));
+  const [cert, key] = [path.join(dir, 'c.pem'), path.join(dir, 'k.pem')];
+  const gen = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  if (gen.status !== 0) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    return; // no openssl here: the handover itself was shown above
+  }
+  const port = await freePort();
+  const tls = spawnProc(native, ['netexec', `--http-port=${port}`, '--udp-port=-1', `--tls-cert-file=${cert}`, `--tls-private-key-file=${key}`], { ...env, PODNET_HOSTNAME: 'pod-tls' });
+  try {
+    const body = await new Promise<string>((resolve, reject) => {
+      const deadline = Date.now() + 8000;
+      const attempt = () => {
+        const req = https.get({ host: '127.0.0.1', port, path: '/hostname', rejectUnauthorized: false, agent: false }, (res) => {
+          let b = '';
+          res.on('data', (d: Buffer) => (b += d.toString()));
+          res.on('end', () => resolve(b));
+        });
+        req.on('error', (e) => (Date.now() > deadline ? reject(e) : setTimeout(attempt, 50)));
+      };
+      attempt();
+    });
+    assert.equal(body, 'pod-tls');
+  } finally {
+    stop(tls);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('netexec native: keep-alive, chunked bodies, bad requests, the body limit', async (t) => {
+  if (!needNative(t)) return;
+  const port = await freePort();
+  const p = run(['netexec', `--http-port=${port}`, '--udp-port=-1'], { PODNET_HOSTNAME: 'pod-k' }, 'native');
+  const conns: RawConn[] = [];
+  const open = async () => { const c = await RawConn.open(port); conns.push(c); return c; };
+  try {
+    await waitHTTP(port);
+    // several requests, one at a time, on one connection
+    const ka = await open();
+    const paths = ['/hostname', '/echo?msg=two', '/clientip'];
+    for (let i = 0; i < paths.length; i++) {
+      ka.sock.write(`GET ${paths[i]} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await ka.until(() => ka.responses().length === i + 1);
+    }
+    const rs = ka.responses();
+    assert.deepEqual(rs.map((r) => [r.status, r.headers.connection]), [[200, 'keep-alive'], [200, 'keep-alive'], [200, 'keep-alive']]);
+    assert.deepEqual(rs.slice(0, 2).map((r) => r.body), ['pod-k', 'two']);
+    assert.equal(rs[2].body, `127.0.0.1:${ka.sock.localPort}`);
+    assert.equal(ka.closed, false);
+    // pipelined, the last asking to close
+    const pl = await open();
+    pl.sock.write('GET /hostname HTTP/1.1\r\nHost: x\r\n\r\nHEAD /echo?msg=abc HTTP/1.1\r\nHost: x\r\n\r\nGET /echo?msg=end HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await pl.until(() => pl.closed);
+    const pr = pl.data.toString('latin1');
+    assert.equal(pr.match(/HTTP\/1\.1 200 OK/g)?.length, 3);
+    assert.match(pr, /Content-Length: 3\r\n[\s\S]*\r\n\r\nHTTP\/1\.1 200 OK/); // HEAD: the length, no body
+    assert.match(pr, /Connection: close\r\n\r\nend$/);
+
+    // a chunked request body (form values come from it before the query)
+    const ch = await open();
+    ch.sock.write('POST /echo?msg=query HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n');
+    await sleep(50);
+    ch.sock.write('4\r\nmsg=\r\n');
+    await sleep(50);
+    ch.sock.write('7;ext=1\r\nchunked\r\n0\r\nX-Trailer: t\r\n\r\n');
+    await ch.until(() => ch.responses().length === 1);
+    assert.deepEqual([ch.responses()[0].status, ch.responses()[0].body], [200, 'chunked']);
+    // Expect: 100-continue gets its interim answer before the body is sent
+    const ex = await open();
+    ex.sock.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 6\r\nExpect: 100-continue\r\n\r\n');
+    await ex.until(() => ex.data.toString().startsWith('HTTP/1.1 100 Continue\r\n\r\n'));
+    ex.sock.write('msg=ok');
+    await ex.until(() => ex.data.toString().includes('\r\n\r\nok'));
+
+    // malformed requests: 400 and the connection closed
+    for (const bad of ['BLAH\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n',
+      'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n']) {
+      const c = await open();
+      c.sock.write(Buffer.from(bad, 'latin1'));
+      await c.until(() => c.closed);
+      assert.match(c.data.toString(), /^HTTP\/1\.1 400 Bad Request\r\nConnection: close\r\n/, JSON.stringify(bad));
+    }
+    // headers beyond Node's 16 KiB: 431
+    const big = await open();
+    big.sock.write(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17000)}\r\n\r\n`);
+    await big.until(() => big.closed);
+    assert.match(big.data.toString(), /^HTTP\/1\.1 431 /);
+    // a body over 64 MiB is refused as soon as it is announced: no answer, connection closed
+    const over = await open();
+    over.sock.write(`POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${64 * 1024 * 1024 + 1}\r\n\r\n`);
+    await over.until(() => over.closed);
+    assert.equal(over.data.length, 0);
+    const overChunk = await open();
+    overChunk.sock.write(`POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${(64 * 1024 * 1024 + 1).toString(16)}\r\n`);
+    await overChunk.until(() => overChunk.closed);
+    assert.equal(overChunk.data.length, 0);
+    await waitFor(() => (p.stderr().match(/http: panic serving :0: request body too large/g) ?? []).length === 2);
+    // and the server still serves
+    assert.equal((await get(port, '/hostname')).body, 'pod-k');
+  } finally {
+    for (const c of conns) c.close();
+    stop(p);
+  }
+});
+
+test('netexec native: a slow /shell does not hold up other requests', async (t) => {
+  if (!needNative(t)) return;
+  const port = await freePort();
+  const p = run(['netexec', `--http-port=${port}`, '--udp-port=-1'], { PODNET_HOSTNAME: 'pod-s' }, 'native');
+  try {
+    await waitHTTP(port);
+    const t0 = Date.now();
+    const shell = get(port, `/shell?cmd=${encodeURIComponent('sleep 1; echo slept')}`);
+    await waitFor(() => p.stderr().includes('GET /shell?cmd=sleep 1; echo slept'));
+    const h = await get(port, '/hostname');
+    const quick = Date.now() - t0;
+    assert.equal(h.body, 'pod-s');
+    assert.ok(quick < 900, `/hostname took ${quick} ms while /shell ran`);
+    const s = await shell;
+    assert.deepEqual(JSON.parse(s.body), { output: 'slept\n' });
+    assert.ok(Date.now() - t0 >= 1000);
+  } finally {
+    stop(p);
+  }
+});
+
+test('netexec native: a small footprint (VmRSS after start)', async (t) => {
+  if (!needNative(t)) return;
+  const [port, uport] = [await freePort(), await freePort()];
+  const p = run(['netexec', `--http-port=${port}`, `--udp-port=${uport}`], { PODNET_HOSTNAME: 'pod-m' }, 'native');
+  try {
+    await waitHTTP(port, '/healthz');
+    const status = fs.readFileSync(`/proc/${p.child.pid}/status`, 'utf8');
+    const rssKb = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]);
+    assert.ok(rssKb > 0 && rssKb <= 4096, `VmRSS ${rssKb} kB`);
+  } finally {
+    stop(p);
   }
 });
 
