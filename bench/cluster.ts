@@ -19,7 +19,8 @@
 //
 // Knobs (environment): PODNET_BENCH_CLUSTER_PODS (burst size, default 100),
 // PODNET_BENCH_CLUSTER_SEQ (sequential pods, default 30), PODNET_BENCH_CLUSTER_NODES (for a,
-// default 3).
+// default 3); PODNET_AGNHOST_NATIVE=0 runs the pods' netexec on Node.js instead of natively
+// (the A/B of docs/benchmarks.md; the clusters' node daemons inherit it).
 
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -29,6 +30,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadKubeconfig } from '../src/client/kubeconfig.js';
 import { readMemory, treePids, type CgroupDir } from '../src/agent/cgroups.js';
+import { nativeNetexec } from '../src/agent/agnhost/index.js';
 import { envInt, MAIN_JS, now, percentile, sleep } from './common.js';
 
 const POD_COUNT = envInt('PODNET_BENCH_CLUSTER_PODS', 100);
@@ -236,7 +238,9 @@ export async function benchCluster(): Promise<void> {
   };
   const rows: Row[] = [];
   const loadStart = loadavg();
+  const netexec = nativeNetexec();
   log(`cluster bench: up with ${NODES} nodes; then ${SEQ_COUNT} pods one at a time and ${POD_COUNT} at once on ${POD_NODES} nodes; ` +
+    `netexec ${netexec.path ? 'native' : `on Node.js (${netexec.problem})`}; ` +
     `${machine.nproc} x ${machine.cpu}, ${machine.memory}, Node ${machine.node}; load average ${loadStart}`);
   const closeAndCheck = (c: BenchCluster) => {
     const d = c.close();
@@ -389,7 +393,7 @@ export async function benchCluster(): Promise<void> {
 
   const line = (r: Row) => `| ${r.figure} | ${r.measured} | ${r.target} | ${r.result} |`;
   log('');
-  log(`Results (${machine.date}; ${machine.nproc} x ${machine.cpu}, ${machine.memory}, Node ${machine.node}; load average ${loadStart} at start, ${loadavg()} at end):`);
+  log(`Results (${machine.date}; netexec ${netexec.path ? 'native' : 'on Node.js'}; ${machine.nproc} x ${machine.cpu}, ${machine.memory}, Node ${machine.node}; load average ${loadStart} at start, ${loadavg()} at end):`);
   log('');
   log('| figure | measured | target | result |');
   log('|---|---|---|---|');
