@@ -492,6 +492,16 @@ static void h_root(req_t *q, resp_t *r) {
   resp_send_buf(r, 200, &b);
 }
 
+/* The 200 answer upstream gives a query argument it cannot parse: "<msg>, got "<value>"\n". */
+static void arg_error(resp_t *r, const char *msg, const buf_t *v) {
+  buf_t b;
+  buf_init(&b);
+  bf(&b, "%s, got ", msg);
+  js_json_str(&b, v->p ? v->p : "", v->n);
+  buf_addc(&b, '\n');
+  resp_send_buf(r, 200, &b);
+}
+
 static void h_echo(req_t *q, resp_t *r) {
   buf_t msg, code;
   buf_init(&msg);
@@ -501,12 +511,7 @@ static void h_echo(req_t *q, resp_t *r) {
   logmsg("GET /echo?msg=%S&code=%S", &msg, &code);
   long long c = 200;
   if (code.n && 1 != js_atoi(code.p, code.n, &c)) {
-    buf_t b;
-    buf_init(&b);
-    buf_adds(&b, "argument 'code' must be an integer or empty, got ");
-    js_json_str(&b, code.p, code.n);
-    buf_addc(&b, '\n');
-    resp_send_buf(r, 200, &b);
+    arg_error(r, "argument 'code' must be an integer or empty", &code);
   } else {
     resp_send_buf(r, c < -1000000 || c > 1000000 ? 0 : (int)c, &msg);
   }
@@ -692,15 +697,6 @@ void graceful_exit(int code, double timeout_ms) {
   http_close_idle();
 }
 
-static void duration_arg_error(resp_t *r, const char *what, const buf_t *v) {
-  buf_t b;
-  buf_init(&b);
-  bf(&b, "argument '%s' must be a valid golang duration or empty, got ", what);
-  js_json_str(&b, v->p ? v->p : "", v->n);
-  buf_addc(&b, '\n');
-  resp_send_buf(r, 200, &b);
-}
-
 static void h_exit(req_t *q, resp_t *r) {
   buf_t waits, timeouts, codes;
   buf_init(&waits);
@@ -713,16 +709,11 @@ static void h_exit(req_t *q, resp_t *r) {
   double timeout = 0, wait = 0;
   long long code = 0;
   if (timeouts.n && !go_duration_ms(timeouts.p, timeouts.n, &timeout, NULL)) {
-    duration_arg_error(r, "timeout", &timeouts);
+    arg_error(r, "argument 'timeout' must be a valid golang duration or empty", &timeouts);
   } else if (waits.n && !go_duration_ms(waits.p, waits.n, &wait, NULL)) {
-    duration_arg_error(r, "wait", &waits);
+    arg_error(r, "argument 'wait' must be a valid golang duration or empty", &waits);
   } else if (codes.n && 1 != js_atoi(codes.p, codes.n, &code)) {
-    buf_t b;
-    buf_init(&b);
-    buf_adds(&b, "argument 'code' must be an integer [0-127] or empty, got ");
-    js_json_str(&b, codes.p, codes.n);
-    buf_addc(&b, '\n');
-    resp_send_buf(r, 200, &b);
+    arg_error(r, "argument 'code' must be an integer [0-127] or empty", &codes);
   } else {
     logmsg("Will begin shutdown in %V, allowing %V for connections to close, then will exit with %L", waits.n ? waits.p : "0s",
            waits.n ? waits.n : (size_t)2, timeouts.n ? timeouts.p : "0s", timeouts.n ? timeouts.n : (size_t)2, code);
@@ -748,12 +739,7 @@ static void h_redirect(req_t *q, resp_t *r, buf_t *panic) {
   logmsg("%V /redirect?msg=%S&code=%S", q->hmethod, q->hmethod_len, &loc, &codes);
   long long code = 302;
   if (codes.n && 1 != js_atoi(codes.p, codes.n, &code)) {
-    buf_t b;
-    buf_init(&b);
-    buf_adds(&b, "argument 'code' must be an integer or empty, got ");
-    js_json_str(&b, codes.p, codes.n);
-    buf_addc(&b, '\n');
-    resp_send_buf(r, 200, &b);
+    arg_error(r, "argument 'code' must be an integer or empty", &codes);
   } else {
     http_redirect(q, r, loc.p ? loc.p : "", loc.n, code < -1000000 || code > 1000000 ? 0 : (int)code, panic);
   }

@@ -145,25 +145,26 @@ void logbuf(const buf_t *msg) {
   buf_free(&line);
 }
 
-void logmsg(const char *fmt, ...) {
+static void vlogmsg(const char *fmt, va_list ap) {
   buf_t m;
   buf_init(&m);
-  va_list ap;
-  va_start(ap, fmt);
   vbf(&m, fmt, ap);
-  va_end(ap);
   logbuf(&m);
   buf_free(&m);
 }
 
-_Noreturn void fatal(const char *fmt, ...) {
-  buf_t m;
-  buf_init(&m);
+void logmsg(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vbf(&m, fmt, ap);
+  vlogmsg(fmt, ap);
   va_end(ap);
-  logbuf(&m);
+}
+
+_Noreturn void fatal(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vlogmsg(fmt, ap);
+  va_end(ap);
   _exit(1);
 }
 
