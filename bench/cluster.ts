@@ -29,7 +29,7 @@ import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadKubeconfig } from '../src/client/kubeconfig.js';
-import { readMemory, treePids, type CgroupDir } from '../src/agent/cgroups.js';
+import { podCgroupDirs, readMemory, treePids, type CgroupDir } from '../src/agent/cgroups.js';
 import { nativeNetexec } from '../src/agent/agnhost/index.js';
 import { envInt, MAIN_JS, now, percentile, sleep } from './common.js';
 
@@ -347,13 +347,13 @@ export async function benchCluster(): Promise<void> {
     const sandboxes = c.sandboxes();
     const cg = c.cgroup;
     if (!cg) throw new Error('the cluster has no pod cgroups (state.json has no "cgroup"): pod memory cannot be read as kubelet reads it');
-    // Each pod's cgroup: <cluster>/<node>/pod<uid>/<container>-<n>; its processes are those of its containers' cgroups.
+    // Each pod's cgroup: <cluster>/<node>/[<qos>/]pod<uid>/<container>-<n>; its processes are those of its containers' cgroups.
     interface PodMem { workingSetKb: number; rssKb: number; pssKb: number; procs: number }
     const agnhost: PodMem[] = [];
     const dns: PodMem[] = [];
     const subdirs = (d: string) => readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(d, e.name));
     for (const nodeDir of subdirs(cg.dir)) {
-      for (const podDir of subdirs(nodeDir).filter((d) => path.basename(d).startsWith('pod'))) {
+      for (const podDir of await podCgroupDirs(nodeDir)) {
         const pids = await treePids(podDir);
         const mem = await readMemory({ version: cg.version, dir: podDir });
         if (!mem || !pids.length) continue;

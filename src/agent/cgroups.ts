@@ -1,7 +1,11 @@
 // Memory and CPU cgroups for pods and containers, laid out as kubelet and runc lay them out: one
-// cgroup per pod and, inside it, one per container instance.
+// cgroup per pod, below its QoS class's level, and inside it one per container instance.
 //
-//   <cluster root>/<node>/pod<uid>/<container>-<restartCount>
+//   <cluster root>/<node>/[burstable/|besteffort/]pod<uid>/<container>-<restartCount>
+//
+// The node level is kubelet's kubepods: Guaranteed pods sit right in it, Burstable and
+// BestEffort pods in a level each. Under contention BestEffort pods as a whole get the least
+// CPU (the minimum share, 2), Burstable ones their summed requests, as kubelet sets them.
 //
 // Memory: the container's `resources.limits.memory` is its cgroup's limit (the kernel's OOM
 // killer acts inside it, and the agent reports `OOMKilled`); the pod's limit is the containers'
@@ -21,7 +25,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
-import { parseQuantity } from '../api/quantity.js';
+import { parseQuantity, podQOSClass, type QosClass } from '../api/quantity.js';
 
 export type CgroupVersion = 1 | 2;
 
@@ -131,8 +135,24 @@ export function sharesToWeight(sharesValue: number): number {
 /** What one cgroup gets: a memory limit and CPU settings. */
 export interface CgroupResources { memoryBytes?: number; cpu: CpuSettings }
 
-export function podResources(pod: { initContainers: Resourced[]; containers: Resourced[] }): CgroupResources {
-  return { memoryBytes: podMemoryLimit(pod), cpu: podCpu(pod) };
+/** What a pod's cgroup gets, and what places it: its QoS class and CPU request. */
+export interface PodResources extends CgroupResources { qos: QosClass; milliCpuRequest: number }
+
+export function podResources(pod: { initContainers: Resourced[]; containers: Resourced[] }): PodResources {
+  return {
+    memoryBytes: podMemoryLimit(pod), cpu: podCpu(pod), qos: podQOSClass(pod),
+    milliCpuRequest: podTotal(pod, (c) => milliCpu(c.resources?.requests?.cpu)) ?? 0,
+  };
+}
+
+/** kubelet's QoS levels below the node level; Guaranteed pods have none. */
+export const QOS_LEVELS: Record<QosClass, string> = { Guaranteed: '', Burstable: 'burstable', BestEffort: 'besteffort' };
+const QOS_DIRS = [...new Set(Object.values(QOS_LEVELS))];
+
+/** The pod cgroups below a node's level, in every QoS level (e.g. for a reading over all pods). */
+export async function podCgroupDirs(nodeDir: string): Promise<string[]> {
+  const found = await Promise.all(QOS_DIRS.map((l) => subdirs(path.join(nodeDir, l))));
+  return found.flat().filter((d) => path.basename(d).startsWith('pod'));
 }
 
 export function containerResources(c: Resourced): CgroupResources {
@@ -235,7 +255,7 @@ export async function usableClusterCgroupRoot(name: string): Promise<CgroupDir |
   if ('error' in root) return root;
   const trial = new PodCgroups(cgroupChild(root, 'trial'));
   try {
-    await trial.ensurePod('trial', { memoryBytes: 64 << 20, cpu: { quotaUs: CFS_PERIOD_US, shares: 1024 } });
+    await trial.ensurePod('trial', { memoryBytes: 64 << 20, cpu: { quotaUs: CFS_PERIOD_US, shares: 1024 }, qos: 'Guaranteed', milliCpuRequest: 1000 });
     return root;
   } catch (e) {
     return { error: `cannot create cgroups under ${path.dirname(root.dir)}: ${(e as Error).message}` };
@@ -295,8 +315,8 @@ async function enableControllersBelow(dir: string, cpu: boolean): Promise<void> 
 export interface PodMemory { usageBytes: number; workingSetBytes: number }
 
 /**
- * One node's pod cgroups: `<node dir>/pod<uid>/<container>-<restartCount>`, in the memory tree
- * and (when there is one) the CPU tree, which with cgroup v1 is another mount.
+ * One node's pod cgroups: `<node dir>/[<qos level>/]pod<uid>/<container>-<restartCount>`, in
+ * the memory tree and (when there is one) the CPU tree, which with cgroup v1 is another mount.
  */
 export class PodCgroups {
   private readonly files: (typeof FILES)[CgroupVersion];
@@ -305,14 +325,20 @@ export class PodCgroups {
   private readonly podsReady = new Set<string>();
   /** The node level in each tree: memory first. */
   private readonly roots: string[];
+  /** Each pod's QoS level (relative to the node level), as placed by `ensurePod`. */
+  private readonly podLevels = new Map<string, string>();
+  /** The CPU requests of the Burstable pods here, whose sum is their level's share. */
+  private readonly burstableMilliCpu = new Map<string, number>();
 
   constructor(readonly node: CgroupDir) {
     this.files = FILES[node.version];
     this.roots = cgroupTrees(node);
   }
 
+  /** The pod's cgroup relative to the node level. */
+  private podRel(uid: string): string { return path.join(this.podLevels.get(uid) ?? '', `pod${uid}`); }
   /** The pod's cgroup in the memory tree. */
-  podDir(uid: string): string { return path.join(this.node.dir, `pod${uid}`); }
+  podDir(uid: string): string { return path.join(this.node.dir, this.podRel(uid)); }
   /** A container instance's cgroup in the memory tree. */
   containerDir(uid: string, container: string, restartCount: number): string {
     return path.join(this.podDir(uid), `${container}-${restartCount}`);
@@ -332,25 +358,49 @@ export class PodCgroups {
         if (this.node.version === 2) await enableControllersBelow(path.dirname(clusterDir), this.cpu);
         await fs.mkdir(root, { recursive: true });
         if (this.node.version === 2) { await enableControllersBelow(clusterDir, this.cpu); await enableControllersBelow(root, this.cpu); }
+        for (const level of QOS_DIRS.filter(Boolean)) {
+          await fs.mkdir(path.join(root, level), { recursive: true });
+          if (this.node.version === 2) await enableControllersBelow(path.join(root, level), this.cpu);
+        }
       }
       if (this.node.cpuDir) {
         const [file, value] = cpuFiles(this.node.version, { shares: shares(availableParallelism() * 1000) })[0]!;
         for (const dir of [path.dirname(this.node.cpuDir), this.node.cpuDir]) await fs.writeFile(path.join(dir, file), value);
+        await this.writeShares(QOS_LEVELS.BestEffort, shares(0));
+        await this.writeShares(QOS_LEVELS.Burstable, shares(0));
       }
     })().catch((e: Error) => { this.ready = undefined; throw new Error(`creating the node's cgroup ${this.node.dir}: ${e.message}`); }));
   }
 
-  /** The pod's cgroups, with its limits; made once, on its first container's start. */
-  async ensurePod(uid: string, res: CgroupResources): Promise<void> {
+  /** The pod's cgroups, below its QoS level, with its limits; made once, on its first container's start. */
+  async ensurePod(uid: string, res: PodResources): Promise<void> {
     if (this.podsReady.has(uid)) return;
     await this.ensureNode();
+    this.podLevels.set(uid, QOS_LEVELS[res.qos]);
+    const rel = this.podRel(uid);
     for (const root of this.roots) {
-      const dir = path.join(root, `pod${uid}`);
-      await fs.mkdir(dir, { recursive: true });
-      if (this.node.version === 2) await enableControllersBelow(dir, this.cpu);
+      await fs.mkdir(path.join(root, rel), { recursive: true });
+      if (this.node.version === 2) await enableControllersBelow(path.join(root, rel), this.cpu);
     }
-    await this.apply(`pod${uid}`, res);
+    await this.apply(rel, res);
+    if (res.qos === 'Burstable') {
+      this.burstableMilliCpu.set(uid, res.milliCpuRequest);
+      await this.updateBurstableShares();
+    }
     this.podsReady.add(uid);
+  }
+
+  /** kubelet's Burstable level share: the Burstable pods' CPU requests, summed. */
+  private async updateBurstableShares(): Promise<void> {
+    let milli = 0;
+    for (const m of this.burstableMilliCpu.values()) milli += m;
+    await this.writeShares(QOS_LEVELS.Burstable, shares(milli));
+  }
+
+  private async writeShares(rel: string, value: number): Promise<void> {
+    if (!this.node.cpuDir) return;
+    const [file, text] = cpuFiles(this.node.version, { shares: value })[0]!;
+    await fs.writeFile(path.join(this.node.cpuDir, rel, file), text);
   }
 
   /**
@@ -358,7 +408,7 @@ export class PodCgroups {
    * order to join them. A leftover of the same name (an agent restart) is removed first.
    */
   async createContainer(uid: string, container: string, restartCount: number, res: CgroupResources): Promise<string[]> {
-    const rel = path.join(`pod${uid}`, `${container}-${restartCount}`);
+    const rel = path.join(this.podRel(uid), `${container}-${restartCount}`);
     for (const root of this.roots) {
       await removeCgroupTree(path.join(root, rel));
       await fs.mkdir(path.join(root, rel));
@@ -377,13 +427,16 @@ export class PodCgroups {
 
   /** Removes a container instance's cgroups once its process has exited. */
   async removeContainer(uid: string, container: string, restartCount: number): Promise<void> {
-    for (const root of this.roots) await removeCgroupTree(path.join(root, `pod${uid}`, `${container}-${restartCount}`));
+    for (const root of this.roots) await removeCgroupTree(path.join(root, this.podRel(uid), `${container}-${restartCount}`));
   }
 
   /** Removes the pod's cgroups, killing (by PID) whatever podnet started that is still in them. */
   async removePod(uid: string): Promise<void> {
     this.podsReady.delete(uid);
-    for (const root of this.roots) await removeCgroupTree(path.join(root, `pod${uid}`));
+    this.podLevels.delete(uid);
+    // at every level: after an agent restart a leftover pod's level is not known
+    for (const root of this.roots) for (const level of QOS_DIRS) await removeCgroupTree(path.join(root, level, `pod${uid}`));
+    if (this.burstableMilliCpu.delete(uid)) await this.updateBurstableShares();
   }
 
   /** Removes the node's level (and any pod's cgroup still below it). */
@@ -391,14 +444,14 @@ export class PodCgroups {
     for (const root of this.roots) await removeCgroupTree(root);
     this.ready = undefined;
     this.podsReady.clear();
+    this.podLevels.clear();
+    this.burstableMilliCpu.clear();
   }
 
   /** The pods with a cgroup on this node (by UID), e.g. to remove those of pods no longer here. */
   async podUids(): Promise<string[]> {
     const uids = new Set<string>();
-    for (const root of this.roots) {
-      for (const d of await subdirs(root)) if (path.basename(d).startsWith('pod')) uids.add(path.basename(d).slice(3));
-    }
+    for (const root of this.roots) for (const d of await podCgroupDirs(root)) uids.add(path.basename(d).slice(3));
     return [...uids];
   }
 

@@ -28,7 +28,8 @@ import { startAgent, sandboxName, type Agent } from '../../src/agent/index.js';
 import { run } from '../../src/net/exec.js';
 import { Ip } from '../../src/net/ip.js';
 import { waitFor } from './harness.js';
-import { cgroupChild, cgroupTrees, clusterCgroupRoot, parseKeyedCounters, readMemory, removeCgroupTree } from '../../src/agent/cgroups.js';
+import { cgroupChild, cgroupTrees, clusterCgroupRoot, parseKeyedCounters, QOS_LEVELS, readMemory, removeCgroupTree } from '../../src/agent/cgroups.js';
+import type { QosClass } from '../../src/api/quantity.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const haveIp = spawnSync('ip', ['-V']).status === 0;
@@ -62,6 +63,8 @@ function makePod(name: string, tweak?: (p: J) => void): KObject {
 /** This test's pod cgroups (memory controller), when the machine has one. */
 const CGROUP = (() => { const c = clusterCgroupRoot(R); return 'error' in c ? undefined : c; })();
 const NODE_CGROUP = CGROUP && cgroupChild(CGROUP, 'n1');
+/** A pod's cgroup below a node level (`root`), in its QoS class's level as the API reports the class. */
+const podCgroup = (root: string, p: J): string => path.join(root, QOS_LEVELS[p.status.qosClass as QosClass], `pod${p.metadata.uid}`);
 
 const cond = (p: J, t: string) => (p.status?.conditions ?? []).find((c: J) => c.type === t)?.status;
 
@@ -283,7 +286,10 @@ describe('node agent (e2e, root)', { skip, timeout: 90_000 }, () => {
   it('memory cgroups: containers run in their pod\'s cgroup; a memory limit is enforced (OOMKilled)', { skip: NODE_CGROUP ? false : 'no memory cgroup hierarchy here' }, async () => {
     const cg = NODE_CGROUP!;
     const web = await getPod('web');
-    const podDir = path.join(cg.dir, `pod${web.metadata.uid}`);
+    // no requests or limits: BestEffort, in kubelet's besteffort level below the node's
+    assert.equal(web.status.qosClass, 'BestEffort');
+    const podDir = podCgroup(cg.dir, web);
+    assert.equal(path.basename(path.dirname(podDir)), 'besteffort');
     const restarts = web.status.containerStatuses[0].restartCount;
     const procs = readFileSync(path.join(podDir, `c-${restarts}`, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
     assert.ok(procs.length >= 1, 'netexec runs in its container cgroup');
@@ -313,7 +319,8 @@ describe('node agent (e2e, root)', { skip, timeout: 90_000 }, () => {
     const t = p.status.containerStatuses[0].state.terminated;
     assert.equal(t.reason, 'OOMKilled');
     assert.equal(t.exitCode, 137);
-    await eventually(() => !existsSync(path.join(cg.dir, `pod${p.metadata.uid}`)), 'the finished pod\'s cgroup removed');
+    assert.equal(p.status.qosClass, 'Burstable');
+    await eventually(() => !existsSync(podCgroup(cg.dir, p)), 'the finished pod\'s cgroup removed');
   });
 
   it('CPU cgroups: a CPU limit is a CFS quota, and a busy container is throttled to it', { skip: NODE_CGROUP?.cpuDir ? false : 'no cpu cgroup hierarchy here' }, async () => {
@@ -322,19 +329,26 @@ describe('node agent (e2e, root)', { skip, timeout: 90_000 }, () => {
       p.spec.containers[0] = { name: 'c', image: 'busybox', command: ['sh', '-c', 'while :; do :; done'], resources: { limits: { cpu: '100m' }, requests: { cpu: '50m' } } };
     }));
     const p = await eventually(async () => { const x = await getPod('spin'); return x.status?.phase === 'Running' ? x : undefined; }, 'spin Running');
-    const dir = path.join(cpuDir, `pod${p.metadata.uid}`, 'c-0');
+    const dir = path.join(podCgroup(cpuDir, p), 'c-0');
     const v1 = NODE_CGROUP!.version === 1;
+    // QoS levels, as kubelet sets them: BestEffort gets the minimum share; Burstable its pods'
+    // summed requests (spin's 50m alone now)
+    const shareFile = v1 ? 'cpu.shares' : 'cpu.weight';
+    assert.equal(readFileSync(path.join(cpuDir, 'besteffort', shareFile), 'utf8').trim(), v1 ? '2' : '1');
+    assert.equal(readFileSync(path.join(cpuDir, 'burstable', shareFile), 'utf8').trim(), v1 ? '51' : '2');
     assert.equal(readFileSync(path.join(dir, v1 ? 'cpu.cfs_quota_us' : 'cpu.max'), 'utf8').trim(), v1 ? '10000' : '10000 100000');
     assert.equal(readFileSync(path.join(dir, v1 ? 'cpu.shares' : 'cpu.weight'), 'utf8').trim(), v1 ? '51' : '2');
     // the pod level: one container with a limit, so the pod has the same quota
-    assert.equal(readFileSync(path.join(cpuDir, `pod${p.metadata.uid}`, v1 ? 'cpu.cfs_quota_us' : 'cpu.max'), 'utf8').trim(), v1 ? '10000' : '10000 100000');
+    assert.equal(readFileSync(path.join(podCgroup(cpuDir, p), v1 ? 'cpu.cfs_quota_us' : 'cpu.max'), 'utf8').trim(), v1 ? '10000' : '10000 100000');
     const throttled = await eventually(() => {
       const n = parseKeyedCounters(readFileSync(path.join(dir, 'cpu.stat'), 'utf8')).get('nr_throttled') ?? 0;
       return n >= 3 ? n : undefined;
     }, 'the busy loop throttled in several periods', 10_000);
     assert.ok(throttled >= 3);
     await pods().delete('spin', { gracePeriodSeconds: 0 });
-    await eventually(() => !existsSync(path.join(cpuDir, `pod${p.metadata.uid}`)), 'spin\'s cgroups removed');
+    await eventually(() => !existsSync(podCgroup(cpuDir, p)), 'spin\'s cgroups removed');
+    // with no Burstable pod left, their level is back to the minimum share
+    assert.equal(readFileSync(path.join(cpuDir, 'burstable', shareFile), 'utf8').trim(), v1 ? '2' : '1');
   });
 
   it('deleting a pod stops it, tears down its netns and removes the object', async () => {

@@ -7,7 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import {
-  cgroupDirOf, cgroupMounts, containerCpu, containerMemoryLimit, ownCgroups, parseKeyedCounters, podCpu, podMemoryLimit, sharesToWeight, workingSetBytes,
+  cgroupDirOf, cgroupMounts, containerCpu, containerMemoryLimit, ownCgroups, parseKeyedCounters, podCgroupDirs, podCpu, podMemoryLimit, podResources,
+  PodCgroups, sharesToWeight, workingSetBytes,
 } from '../../src/agent/cgroups.js';
 import { containerInit } from '../../src/agent/runtime.js';
 import { toPodInfo } from '../../src/agent/pure.js';
@@ -83,6 +84,45 @@ describe('memory limits as kubelet sets them', () => {
     const p = toPodInfo({ metadata: { name: 'p', namespace: 'n', uid: 'u' }, spec: { containers: [{ name: 'c', image: 'i', resources: { limits: { memory: '48Mi', cpu: '1' } } }] } });
     assert.equal(containerMemoryLimit(p.containers[0]!), 48 * 2 ** 20);
     assert.equal(podMemoryLimit(p), 48 * 2 ** 20);
+  });
+});
+
+describe('QoS levels, as kubelet lays them out', () => {
+  const pod = (...containers: { limits?: Record<string, string>; requests?: Record<string, string> }[]) =>
+    toPodInfo({ metadata: { name: 'p', namespace: 'n', uid: 'u' }, spec: { containers: containers.map((r, i) => ({ name: `c${i}`, image: 'i', resources: r })) } });
+
+  test('a pod\'s class and CPU request', () => {
+    assert.deepEqual([podResources(pod({})).qos, podResources(pod({})).milliCpuRequest], ['BestEffort', 0]);
+    const g = podResources(pod({ limits: { cpu: '500m', memory: '64Mi' }, requests: { cpu: '500m', memory: '64Mi' } }));
+    assert.deepEqual([g.qos, g.milliCpuRequest], ['Guaranteed', 500]);
+    const b = podResources(pod({ requests: { cpu: '100m' } }, { requests: { cpu: '150m' }, limits: { memory: '1Gi' } }));
+    assert.deepEqual([b.qos, b.milliCpuRequest], ['Burstable', 250]);
+  });
+
+  test('Guaranteed pods at the node level, the others in burstable/ and besteffort/; the Burstable level weighs their summed requests', async () => {
+    // a cgroup v1 tree stand-in: plain directories take the same mkdir and file writes
+    const tmp = mkdtempSync(path.join(tmpdir(), 'podnet-qos-'));
+    try {
+      const node = { version: 1 as const, dir: path.join(tmp, 'memory', 'cluster', 'n1'), cpuDir: path.join(tmp, 'cpu', 'cluster', 'n1') };
+      const cg = new PodCgroups(node);
+      await cg.ensurePod('g', podResources(pod({ limits: { cpu: '1', memory: '64Mi' } , requests: { cpu: '1', memory: '64Mi' } })));
+      await cg.ensurePod('b1', podResources(pod({ requests: { cpu: '100m' } })));
+      await cg.ensurePod('b2', podResources(pod({ requests: { cpu: '400m' }, limits: { memory: '32Mi' } })));
+      await cg.ensurePod('e', podResources(pod({})));
+      assert.equal(cg.podDir('g'), path.join(node.dir, 'podg'));
+      assert.equal(cg.podDir('b1'), path.join(node.dir, 'burstable', 'podb1'));
+      assert.equal(cg.containerDir('e', 'c0', 2), path.join(node.dir, 'besteffort', 'pode', 'c0-2'));
+      assert.deepEqual((await podCgroupDirs(node.dir)).map((d) => path.relative(node.dir, d)).sort(), ['besteffort/pode', 'burstable/podb1', 'burstable/podb2', 'podg']);
+      assert.deepEqual((await cg.podUids()).sort(), ['b1', 'b2', 'e', 'g']);
+      const read = (...p: string[]) => readFileSync(path.join(node.cpuDir, ...p), 'utf8');
+      assert.equal(read('besteffort', 'cpu.shares'), '2');
+      assert.equal(read('burstable', 'cpu.shares'), '512'); // 100m + 400m
+      assert.equal(read('podg', 'cpu.shares'), '1024');
+      assert.equal(read('podg', 'cpu.cfs_quota_us'), '100000');
+      assert.equal(readFileSync(path.join(node.dir, 'burstable', 'podb2', 'memory.limit_in_bytes'), 'utf8'), String(32 * 2 ** 20));
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
 

@@ -11,9 +11,9 @@ import {
   deepEqual, inclusiveRangeError, isConfigMapKey, isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isValidIP,
   isValidLabelValue, isValidPortName, isValidPortNum, validateAnnotations, validateLabels, validateNonnegative,
 } from '../validation/common.js';
-import { parseQuantity } from '../quantity.js';
+import { parseQuantity, podQOSClass, sameQuantity } from '../quantity.js';
 
-export { parseQuantity };
+export { parseQuantity, podQOSClass };
 
 // Pod JSON is handled as plain data: these aliases keep the code readable.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -22,7 +22,6 @@ export type J = any;
 const arr = (v: unknown): J[] => (Array.isArray(v) ? v : []);
 const obj = (v: unknown): Record<string, J> => (isObject(v) ? v : {});
 
-const sameQuantity = (a: number, b: number) => Math.abs(a - b) <= Math.max(Math.abs(a), Math.abs(b)) * 1e-12;
 
 // ---- defaults ------------------------------------------------------------------------------
 
@@ -170,37 +169,6 @@ export function admitPod(pod: J): void {
 // ---- QoS ---------------------------------------------------------------------------------
 
 /** qos.GetPodQOS: Guaranteed, Burstable or BestEffort, from cpu and memory requests/limits. */
-export function podQOSClass(spec: J): 'Guaranteed' | 'Burstable' | 'BestEffort' {
-  const requests = new Map<string, number>();
-  const limits = new Map<string, number>();
-  let guaranteed = true;
-  const supported = new Set(['cpu', 'memory']);
-  for (const c of [...arr(obj(spec).initContainers), ...arr(obj(spec).containers)]) {
-    const r = obj(obj(c).resources);
-    for (const [k, v] of Object.entries(obj(r.requests))) {
-      const q = parseQuantity(v);
-      if (!supported.has(k) || q === undefined || q <= 0) continue;
-      requests.set(k, (requests.get(k) ?? 0) + q);
-    }
-    const found = new Set<string>();
-    for (const [k, v] of Object.entries(obj(r.limits))) {
-      const q = parseQuantity(v);
-      if (!supported.has(k) || q === undefined || q <= 0) continue;
-      found.add(k);
-      limits.set(k, (limits.get(k) ?? 0) + q);
-    }
-    if (!found.has('cpu') || !found.has('memory')) guaranteed = false;
-  }
-  if (requests.size === 0 && limits.size === 0) return 'BestEffort';
-  if (guaranteed) {
-    for (const [k, q] of requests) {
-      const l = limits.get(k);
-      if (l === undefined || !sameQuantity(l, q)) { guaranteed = false; break; }
-    }
-  }
-  return guaranteed && requests.size === limits.size ? 'Guaranteed' : 'Burstable';
-}
-
 // ---- validation --------------------------------------------------------------------------
 
 const restartPolicies = ['Always', 'OnFailure', 'Never'];
