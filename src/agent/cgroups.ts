@@ -363,11 +363,10 @@ export class PodCgroups {
           if (this.node.version === 2) await enableControllersBelow(path.join(root, level), this.cpu);
         }
       }
-      if (this.node.cpuDir) {
-        const [file, value] = cpuFiles(this.node.version, { shares: shares(availableParallelism() * 1000) })[0]!;
-        for (const dir of [path.dirname(this.node.cpuDir), this.node.cpuDir]) await fs.writeFile(path.join(dir, file), value);
-        await this.writeShares(QOS_LEVELS.BestEffort, shares(0));
-        await this.writeShares(QOS_LEVELS.Burstable, shares(0));
+      // the cluster's level ('..') and the node's: the machine's CPUs; the QoS levels: the minimum
+      const machine = shares(availableParallelism() * 1000);
+      for (const [rel, value] of [['..', machine], ['', machine], [QOS_LEVELS.BestEffort, shares(0)], [QOS_LEVELS.Burstable, shares(0)]] as const) {
+        await this.writeShares(rel, value);
       }
     })().catch((e: Error) => { this.ready = undefined; throw new Error(`creating the node's cgroup ${this.node.dir}: ${e.message}`); }));
   }
@@ -397,6 +396,7 @@ export class PodCgroups {
     await this.writeShares(QOS_LEVELS.Burstable, shares(milli));
   }
 
+  /** Writes the CPU share of the level `rel` (below the node's; '..' is the cluster's), when there is a CPU tree. */
   private async writeShares(rel: string, value: number): Promise<void> {
     if (!this.node.cpuDir) return;
     const [file, text] = cpuFiles(this.node.version, { shares: value })[0]!;

@@ -4,7 +4,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import {
   cgroupDirOf, cgroupMounts, containerCpu, containerMemoryLimit, ownCgroups, parseKeyedCounters, podCgroupDirs, podCpu, podMemoryLimit, podResources,
@@ -115,6 +115,9 @@ describe('QoS levels, as kubelet lays them out', () => {
       assert.deepEqual((await podCgroupDirs(node.dir)).map((d) => path.relative(node.dir, d)).sort(), ['besteffort/pode', 'burstable/podb1', 'burstable/podb2', 'podg']);
       assert.deepEqual((await cg.podUids()).sort(), ['b1', 'b2', 'e', 'g']);
       const read = (...p: string[]) => readFileSync(path.join(node.cpuDir, ...p), 'utf8');
+      // the cluster's and node's levels weigh the machine's CPUs (kubelet's kubepods)
+      const machine = String(Math.min(262_144, availableParallelism() * 1024));
+      assert.deepEqual([read('..', 'cpu.shares'), read('cpu.shares')], [machine, machine]);
       assert.equal(read('besteffort', 'cpu.shares'), '2');
       assert.equal(read('burstable', 'cpu.shares'), '512'); // 100m + 400m
       assert.equal(read('podg', 'cpu.shares'), '1024');
