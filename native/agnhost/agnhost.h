@@ -48,6 +48,7 @@ void vbf(buf_t *b, const char *fmt, va_list ap);
 
 void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
 
 /* ---- logging (Go's log package format) ---- */
 void logmsg(const char *fmt, ...);
@@ -56,6 +57,7 @@ _Noreturn void fatal(const char *fmt, ...);
 
 /* ---- text helpers ---- */
 int is_tchar(unsigned char c);
+int is_word(unsigned char c);
 int ci_prefix(const char *s, size_t n, const char *prefix);
 int ci_equal(const char *a, size_t an, const char *b);
 const char *ci_find(const char *hay, size_t hn, const char *needle);
@@ -70,10 +72,13 @@ void clean_path(buf_t *out, const char *p, size_t n);
 const char *status_text(int code, char *tmp, size_t tmpn);
 const char *sniff_content_type(const char *body, size_t n);
 void http_date(char out[40]);
+/* CLOCK_MONOTONIC in milliseconds, for deadlines */
+int64_t now_ms(void);
 void go_now(buf_t *out);
 void host_port(char *out, size_t outn, const struct sockaddr *sa);
 const char *errno_text(int e);
 const char *errno_name(int e);
+const char *bind_error_text(int e);
 const char *uv_errno_text(int e);
 void process_start_init(void);
 int is_ip_literal(const char *s, int *family);
@@ -155,7 +160,6 @@ struct netexec_opts {
   int http_port;
   int udp_port;
   long long sctp_port;
-  const char *udp_listen_addresses;
   long long delay_shutdown;
   const char *http_override;
 };
@@ -178,6 +182,5 @@ int http_listen(int port, buf_t *err);
 void http_serve(int lfd);
 void http_stop_accepting(void);
 void http_close_idle(void);
-int http_active_connections(void);
 
 #endif

@@ -16,12 +16,6 @@
 
 #define DIAL_MS 5000
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 typedef struct {
   char ip[INET6_ADDRSTRLEN + 64];
   int port;
@@ -101,15 +95,22 @@ static int resolve_addr(const char *proto, const buf_t *host, const buf_t *port,
   return 1;
 }
 
-/* A sockaddr for an IP literal (with an optional IPv6 zone). */
-static int literal_sockaddr(const char *ip, int port, struct sockaddr_storage *ss, socklen_t *sl) {
-  struct addrinfo hints, *res = NULL;
+/* getaddrinfo for host:port, any family */
+static int lookup_port(const char *host, int port, int flags, int socktype, struct addrinfo **res) {
+  struct addrinfo hints;
   memset(&hints, 0, sizeof hints);
-  hints.ai_flags = AI_NUMERICHOST;
+  hints.ai_flags = flags;
   hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = socktype;
   char ps[16];
   snprintf(ps, sizeof ps, "%d", port);
-  if (getaddrinfo(ip, ps, &hints, &res) != 0 || !res) return 0;
+  return getaddrinfo(host, ps, &hints, res);
+}
+
+/* A sockaddr for an IP literal (with an optional IPv6 zone). */
+static int literal_sockaddr(const char *ip, int port, struct sockaddr_storage *ss, socklen_t *sl) {
+  struct addrinfo *res = NULL;
+  if (lookup_port(ip, port, AI_NUMERICHOST, 0, &res) != 0 || !res) return 0;
   memcpy(ss, res->ai_addr, res->ai_addrlen);
   *sl = res->ai_addrlen;
   freeaddrinfo(res);
@@ -185,6 +186,16 @@ typedef struct {
   int err_errno;
 } hresp_t;
 
+static int is_redirect(const hresp_t *r) {
+  return r->has_location && r->location.n && (r->status == 301 || r->status == 302 || r->status == 303 || r->status == 307 || r->status == 308);
+}
+
+/* The failure kind for hline's result l while reading the response head */
+static int head_error(int l, hresp_t *r) {
+  if (l == -1) r->err_errno = errno;
+  return l == -2 ? H_DEADLINE : l == -3 ? H_OVERFLOW : l == 0 ? H_EOF : H_READ; /* EOF: Node's "socket hang up" */
+}
+
 static int connect_to(hconn_t *c, const struct sockaddr *sa, socklen_t sl, int *err) {
   int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
@@ -229,13 +240,8 @@ static int http_get(const char *host, int port, const buf_t *path, const buf_t *
     }
     rc = connect_to(c, (struct sockaddr *)&ss, sl, &r->err_errno);
   } else {
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    int g = getaddrinfo(host, ps, &hints, &res);
+    struct addrinfo *res = NULL;
+    int g = lookup_port(host, port, 0, SOCK_STREAM, &res);
     if (g != 0 || !res) {
       bf(dnserr, "getaddrinfo %s %s", g == EAI_AGAIN ? "EAI_AGAIN" : "ENOTFOUND", host);
       rc = H_DNS;
@@ -278,8 +284,7 @@ static int http_get(const char *host, int port, const buf_t *path, const buf_t *
   for (;;) { /* status line and headers; 1xx answers skipped */
     int l = hline(c, &line);
     if (l <= 0) {
-      rc = l == -2 ? H_DEADLINE : l == -3 ? H_OVERFLOW : l == 0 ? H_EOF : H_READ; /* EOF: Node's "socket hang up" */
-      if (l == -1) r->err_errno = errno;
+      rc = head_error(l, r);
       goto done;
     }
     if (line.n < 12 || memcmp(line.p, "HTTP/1.", 7) != 0 || line.p[8] != ' ') {
@@ -293,8 +298,7 @@ static int http_get(const char *host, int port, const buf_t *path, const buf_t *
     for (;;) {
       l = hline(c, &line);
       if (l <= 0) {
-        rc = l == -2 ? H_DEADLINE : l == -3 ? H_OVERFLOW : l == 0 ? H_EOF : H_READ;
-        if (l == -1) r->err_errno = errno;
+        rc = head_error(l, r);
         goto done;
       }
       if (line.n == 0) break;
@@ -321,11 +325,8 @@ static int http_get(const char *host, int port, const buf_t *path, const buf_t *
     if (r->status >= 100 && r->status < 200 && r->status != 101) continue;
     break;
   }
-  if (r->has_location && r->location.n && (r->status == 301 || r->status == 302 || r->status == 303 || r->status == 307 || r->status == 308)) {
-    rc = H_OK; /* redirected: the body is not needed */
-    goto done;
-  }
   rc = H_OK;
+  if (is_redirect(r)) goto done; /* the body is not needed */
   if (r->status == 204 || r->status == 304) goto done;
   if (chunked) {
     for (;;) {
@@ -400,6 +401,37 @@ static void json_quote(buf_t *out, const char *s, size_t n) {
   buf_free(&clean);
 }
 
+/* The error of a failed GET of url, in the words of Go's http.Client (or Node's, where it differs) */
+static void get_error(buf_t *out, int rc, int e, const buf_t *url, const buf_t *target, const buf_t *dnserr, const buf_t *host, int port) {
+  if (rc == H_BODY_EOF) {
+    buf_adds(out, "unexpected EOF");
+    return;
+  }
+  buf_adds(out, "Get ");
+  json_quote(out, url->p, url->n);
+  buf_adds(out, ": ");
+  const char *t = errno_text(e);
+  switch (rc) {
+    case H_DEADLINE: buf_adds(out, "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"); break;
+    case H_EOF: buf_adds(out, "EOF"); break;
+    case H_DNS: bf(out, "read tcp %S: read: %S", target, dnserr); break;
+    case H_PARSE: bf(out, "read tcp %S: read: Parse Error: Expected HTTP/", target); break;
+    case H_OVERFLOW: bf(out, "read tcp %S: read: Parse Error: Header overflow", target); break;
+    case H_CONNECT:
+      if (e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == ETIMEDOUT || e == EADDRNOTAVAIL) {
+        bf(out, "dial tcp %S: connect: %s", target, t);
+      } else if (t) {
+        bf(out, "read tcp %S: read: %s", target, t);
+      } else {
+        bf(out, "read tcp %S: read: connect %s %S:%d", target, errno_name(e), host, port);
+      }
+      break;
+    default:
+      if (t) bf(out, "read tcp %S: read: %s", target, t);
+      else bf(out, "read tcp %S: read: read %s", target, errno_name(e));
+  }
+}
+
 /* netexec.ts dialHTTP: 1 with the body in out, 0 with the error in out */
 static int dial_http(const buf_t *request, const resolved_t *addr, buf_t *out) {
   int64_t deadline = now_ms() + DIAL_MS;
@@ -432,38 +464,12 @@ static int dial_http(const buf_t *request, const resolved_t *addr, buf_t *out) {
     if (!memchr(target.p ? target.p : "", ':', target.n)) buf_adds(&target, ":80");
     hresp_t r;
     memset(&r, 0, sizeof r);
-    int rc = http_get(host.p ? host.p : "", u.port >= 0 ? u.port : 80, &path, &hosthdr, deadline, &r, &dnserr);
+    int port = u.port >= 0 ? u.port : 80;
+    int rc = http_get(host.p ? host.p : "", port, &path, &hosthdr, deadline, &r, &dnserr);
     int follow = 0;
     if (rc != H_OK) {
-      if (rc == H_BODY_EOF) {
-        buf_adds(out, "unexpected EOF");
-      } else {
-        buf_adds(out, "Get ");
-        json_quote(out, url.p, url.n);
-        buf_adds(out, ": ");
-        const char *t = errno_text(r.err_errno);
-        int e = r.err_errno;
-        switch (rc) {
-          case H_DEADLINE: buf_adds(out, "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"); break;
-          case H_EOF: buf_adds(out, "EOF"); break;
-          case H_DNS: bf(out, "read tcp %S: read: %S", &target, &dnserr); break;
-          case H_PARSE: bf(out, "read tcp %S: read: Parse Error: Expected HTTP/", &target); break;
-          case H_OVERFLOW: bf(out, "read tcp %S: read: Parse Error: Header overflow", &target); break;
-          case H_CONNECT:
-            if (e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == ETIMEDOUT || e == EADDRNOTAVAIL) {
-              bf(out, "dial tcp %S: connect: %s", &target, t);
-            } else if (t) {
-              bf(out, "read tcp %S: read: %s", &target, t);
-            } else {
-              bf(out, "read tcp %S: read: connect %s %S:%d", &target, errno_name(e), &host, u.port >= 0 ? u.port : 80);
-            }
-            break;
-          default:
-            if (t) bf(out, "read tcp %S: read: %s", &target, t);
-            else bf(out, "read tcp %S: read: read %s", &target, errno_name(e));
-        }
-      }
-    } else if (r.has_location && r.location.n && (r.status == 301 || r.status == 302 || r.status == 303 || r.status == 307 || r.status == 308)) {
+      get_error(out, rc, r.err_errno, &url, &target, &dnserr, &host, port);
+    } else if (is_redirect(&r)) {
       if (hops >= 10) {
         buf_adds(out, "Get ");
         json_quote(out, r.location.p, r.location.n);

@@ -25,6 +25,10 @@
 #define REQUEST_MS 300000     /* Node's requestTimeout */
 #define LINE_LIMIT 4096
 
+/* the answers Node gives before any handler runs */
+#define ANSWER_400 "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"
+#define ANSWER_408 "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n"
+
 typedef struct conn {
   int fd;
   char *buf;
@@ -40,12 +44,6 @@ static conn_t *conns;
 static int nconns;
 static int listen_fd = -1;
 static atomic_int closing;
-
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---------------- listening ---------------- */
 
@@ -78,21 +76,13 @@ int http_listen(int port, buf_t *err) {
     e = errno;
     close(fd);
   }
-  const char *reason = e == EADDRINUSE ? "bind: address already in use" : e == EACCES ? "bind: permission denied"
-                     : e == EADDRNOTAVAIL ? "bind: cannot assign requested address" : NULL;
+  const char *reason = bind_error_text(e);
   if (reason) bf(err, "listen tcp :%d: %s", port, reason);
   else bf(err, "listen tcp :%d: listen %s: %s", port, errno_name(e), uv_errno_text(e));
   return -1;
 }
 
 /* ---------------- connection registry (for /exit's graceful shutdown) ---------------- */
-
-int http_active_connections(void) {
-  pthread_mutex_lock(&mu);
-  int n = nconns;
-  pthread_mutex_unlock(&mu);
-  return n;
-}
 
 void http_stop_accepting(void) {
   atomic_store(&closing, 1);
@@ -274,8 +264,6 @@ static int token_in_list(const char *v, size_t n, const char *tok) {
   }
   return 0;
 }
-
-static int is_word(unsigned char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 
 /* Parses the head in h (NUL-terminated copy) into q and f; RQ_OK or RQ_BAD. */
 static int parse_head(char *h, size_t hl, req_t *q, hdr_t **hdrs, size_t *hcap, framing_t *f) {
@@ -506,7 +494,7 @@ static void *conn_main(void *arg) {
       break;
     }
     if (rc == RQ_TIMEOUT) {
-      send_str(c->fd, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n");
+      send_str(c->fd, ANSWER_408);
       break;
     }
     int64_t deadline = now_ms() + REQUEST_MS;
@@ -529,7 +517,7 @@ static void *conn_main(void *arg) {
       break;
     }
     if (rc != RQ_OK) {
-      send_str(c->fd, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+      send_str(c->fd, ANSWER_400);
       break;
     }
     q.hdrs = hdrs;
@@ -543,7 +531,7 @@ static void *conn_main(void *arg) {
     }
     if (f.bad_te) {
       logmsg("http: panic serving :0: aborted");
-      send_str(c->fd, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+      send_str(c->fd, ANSWER_400);
       break;
     }
     if (f.expect_continue) send_str(c->fd, "HTTP/1.1 100 Continue\r\n\r\n");
@@ -551,8 +539,8 @@ static void *conn_main(void *arg) {
     else if (f.has_cl) rc = take_body(c, &q.body, (size_t)f.cl, deadline);
     if (rc != RQ_OK) {
       logmsg("http: panic serving :0: %s", rc == RQ_BODY_TOO_BIG ? "request body too large" : "aborted");
-      if (rc == RQ_BAD) send_str(c->fd, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
-      else if (rc == RQ_TIMEOUT) send_str(c->fd, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n");
+      if (rc == RQ_BAD) send_str(c->fd, ANSWER_400);
+      else if (rc == RQ_TIMEOUT) send_str(c->fd, ANSWER_408);
       req_reset(&q);
       break;
     }
@@ -576,17 +564,16 @@ static void *conn_main(void *arg) {
     } else {
       serve_request(&q, &r, &panic);
     }
-    int ok = 1;
+    int ka = f.keepalive && !atomic_load(&closing), ok;
     if (panic.n) {
       logmsg("http: panic serving %s: %S", c->remote, &panic);
       ok = 0;
     } else if (r.destroy) {
       ok = 0;
     } else if (!r.responded) {
-      int ka = f.keepalive && !atomic_load(&closing);
       ok = write_response(c, &q, &r, ka) == 0 && ka;
     } else {
-      ok = f.keepalive && !atomic_load(&closing);
+      ok = ka;
     }
     buf_free(&panic);
     buf_free(&r.hdrs);

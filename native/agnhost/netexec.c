@@ -21,7 +21,7 @@
 extern char **environ;
 
 struct netexec_opts opts = {
-    .http_port = 8080, .udp_port = 8081, .sctp_port = -1, .udp_listen_addresses = "", .delay_shutdown = 0, .http_override = ""};
+    .http_port = 8080, .udp_port = 8081, .sctp_port = -1, .delay_shutdown = 0, .http_override = ""};
 atomic_int server_ready;
 atomic_int sigterm_received;
 
@@ -120,6 +120,12 @@ static int assign(const struct flagdef *d, const char *v) {
   }
 }
 
+static const struct flagdef *find_flag(const char *name, size_t n) {
+  for (size_t k = 0; k < sizeof FLAGS / sizeof *FLAGS; k++)
+    if (strlen(FLAGS[k].name) == n && !strncmp(FLAGS[k].name, name, n)) return &FLAGS[k];
+  return NULL;
+}
+
 /* 1 when argv (after the binary) is a netexec command line this program runs itself. */
 static int parse_args(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "netexec") != 0) return 0;
@@ -130,9 +136,7 @@ static int parse_args(int argc, char **argv) {
       const char *body = a + 2;
       const char *eq = strchr(body, '=');
       size_t nl = eq ? (size_t)(eq - body) : strlen(body);
-      const struct flagdef *d = NULL;
-      for (size_t k = 0; k < sizeof FLAGS / sizeof *FLAGS; k++)
-        if (strlen(FLAGS[k].name) == nl && !strncmp(FLAGS[k].name, body, nl)) d = &FLAGS[k];
+      const struct flagdef *d = find_flag(body, nl);
       if (!d || d->type == F_HANDOVER) return 0;
       if (eq) {
         if (!assign(d, eq + 1)) return 0;
@@ -148,9 +152,7 @@ static int parse_args(int argc, char **argv) {
     if (a[0] == '-' && a[1] != 0) {
       /* the only shorthands are -v (klog) and -h (help, handed over) */
       if (a[1] != 'v') return 0;
-      const struct flagdef *d = NULL;
-      for (size_t k = 0; k < sizeof FLAGS / sizeof *FLAGS; k++)
-        if (!strcmp(FLAGS[k].name, "v")) d = &FLAGS[k];
+      const struct flagdef *d = find_flag("v", 1);
       const char *rest = a + 2;
       if (*rest == '=') rest++;
       else if (*rest == 0) {
@@ -343,8 +345,6 @@ typedef struct {
   size_t dn;
 } part_t;
 
-static int is_word(unsigned char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-
 /* /\b<attr>="([^"]*)"/i in s */
 static int disp_attr(const char *s, size_t n, const char *attr, const char **v, size_t *vn) {
   size_t an = strlen(attr);
@@ -449,12 +449,18 @@ out:
   return ok;
 }
 
+/* The Content-Type the handlers see: none for --http-override's synthetic request */
+static const char *req_ctype(const req_t *q, size_t *n) {
+  *n = q->synthetic ? 0 : q->ctype_len;
+  return q->synthetic ? "" : (q->ctype ? q->ctype : "");
+}
+
 /* Go's Request.FormValue as netexec.ts has it: body values first (POST/PUT/PATCH), then the query. */
 static void form_value(const req_t *q, const char *key, buf_t *out) {
   buf_reset(out);
   int body_method = !q->synthetic && (method_is(q, "POST") || method_is(q, "PUT") || method_is(q, "PATCH"));
-  const char *ct = q->synthetic ? "" : (q->ctype ? q->ctype : "");
-  size_t ctn = q->synthetic ? 0 : q->ctype_len;
+  size_t ctn;
+  const char *ct = req_ctype(q, &ctn);
   if (body_method && ci_prefix(ct, ctn, "application/x-www-form-urlencoded")) {
     buf_t s;
     buf_init(&s);
@@ -492,6 +498,9 @@ static void h_root(req_t *q, resp_t *r) {
   resp_send_buf(r, 200, &b);
 }
 
+/* A status code from a query argument; out-of-range ones become 0, which finish_send refuses */
+static int status_arg(long long c) { return c < -1000000 || c > 1000000 ? 0 : (int)c; }
+
 /* The 200 answer upstream gives a query argument it cannot parse: "<msg>, got "<value>"\n". */
 static void arg_error(resp_t *r, const char *msg, const buf_t *v) {
   buf_t b;
@@ -513,7 +522,7 @@ static void h_echo(req_t *q, resp_t *r) {
   if (code.n && 1 != js_atoi(code.p, code.n, &c)) {
     arg_error(r, "argument 'code' must be an integer or empty", &code);
   } else {
-    resp_send_buf(r, c < -1000000 || c > 1000000 ? 0 : (int)c, &msg);
+    resp_send_buf(r, status_arg(c), &msg);
   }
   buf_free(&msg);
   buf_free(&code);
@@ -689,7 +698,6 @@ void graceful_exit(int code, double timeout_ms) {
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   if (pthread_create(&t, &attr, graceful_timer, arg) != 0) {
     free(arg);
-    pthread_attr_destroy(&attr);
     graceful_finish("context deadline exceeded");
   }
   pthread_attr_destroy(&attr);
@@ -741,7 +749,7 @@ static void h_redirect(req_t *q, resp_t *r, buf_t *panic) {
   if (codes.n && 1 != js_atoi(codes.p, codes.n, &code)) {
     arg_error(r, "argument 'code' must be an integer or empty", &codes);
   } else {
-    http_redirect(q, r, loc.p ? loc.p : "", loc.n, code < -1000000 || code > 1000000 ? 0 : (int)code, panic);
+    http_redirect(q, r, loc.p ? loc.p : "", loc.n, status_arg(code), panic);
   }
   buf_free(&loc);
   buf_free(&codes);
@@ -927,8 +935,8 @@ static void h_upload(req_t *q, resp_t *r) {
   part_t *parts = NULL;
   size_t np = 0;
   int have = 0;
-  const char *ct = q->synthetic ? "" : (q->ctype ? q->ctype : "");
-  size_t ctn = q->synthetic ? 0 : q->ctype_len;
+  size_t ctn;
+  const char *ct = req_ctype(q, &ctn);
   if (!q->synthetic && ci_prefix(ct, ctn, "multipart/form-data") && method_is(q, "POST"))
     have = parse_multipart(q->body.p ? q->body.p : "", q->body.n, ct, ctn, &parts, &np);
   const part_t *file = NULL;
@@ -1144,8 +1152,7 @@ static int udp_bind(const char *address, int port, buf_t *err) {
   buf_init(&display);
   if (strchr(address, ':')) bf(&display, "[%s]:%d", address, port);
   else bf(&display, "%s:%d", address, port);
-  const char *reason = e == EADDRINUSE ? "bind: address already in use" : e == EACCES ? "bind: permission denied"
-                     : e == EADDRNOTAVAIL ? "bind: cannot assign requested address" : NULL;
+  const char *reason = bind_error_text(e);
   bf(err, "Error occurred: failed to create listener for UDP address %S:listen udp %S: ", &display, &display);
   if (reason) buf_adds(err, reason);
   else bf(err, "bind %s %s:%d", errno_name(e), *address ? address : (fam == 4 ? "0.0.0.0" : "::"), port);
@@ -1160,11 +1167,10 @@ static int udp_addresses(const char *list, char ***out, size_t *n) {
   *n = 0;
   *out = xmalloc(sizeof **out);
   if (!*list) {
-    (*out)[(*n)++] = strdup("");
+    (*out)[(*n)++] = xstrdup("");
     return 1;
   }
-  char *copy = strdup(list);
-  if (!copy) return 0;
+  char *copy = xstrdup(list);
   size_t cap = 1;
   for (char *s = copy;;) {
     char *comma = strchr(s, ',');
@@ -1181,7 +1187,7 @@ static int udp_addresses(const char *list, char ***out, size_t *n) {
         cap *= 2;
         *out = xrealloc(*out, cap * sizeof **out);
       }
-      (*out)[(*n)++] = strdup(s);
+      (*out)[(*n)++] = xstrdup(s);
     }
     if (!comma) break;
     s = comma + 1;
@@ -1232,7 +1238,6 @@ int main(int argc, char **argv) {
   opts.http_port = (int)http_port_v;
   opts.udp_port = (int)udp_port_v;
   opts.sctp_port = sctp_port_v;
-  opts.udp_listen_addresses = udp_addrs_v;
   opts.delay_shutdown = delay_v;
   opts.http_override = override_v;
 

@@ -66,6 +66,15 @@ static int seg_is(const char *s, size_t n, int dots) {
   return seen == dots;
 }
 
+/* the URL standard's "shorten a path": drop the last segment */
+static void path_shorten(buf_t *path) {
+  if (path->n == 0) return;
+  size_t k = path->n - 1;
+  while (k > 0 && path->p[k] != '/') k--;
+  path->n = k;
+  path->p[k] = 0;
+}
+
 /* path state: segments of s (up to '?' / '#') appended to u->path ("/seg" each) */
 static size_t parse_path(url_t *u, const char *s, size_t n, size_t i, int special) {
   buf_t seg;
@@ -76,12 +85,7 @@ static size_t parse_path(url_t *u, const char *s, size_t n, size_t i, int specia
     int slash = !end && (c == '/' || (special && c == '\\'));
     if (end || slash) {
       if (seg_is(seg.p, seg.n, 2)) {
-        if (u->path.n > 0) {
-          size_t k = u->path.n - 1;
-          while (k > 0 && u->path.p[k] != '/') k--;
-          u->path.n = k;
-          u->path.p[k] = 0;
-        }
+        path_shorten(&u->path);
         if (!slash) buf_addc(&u->path, '/');
       } else if (seg_is(seg.p, seg.n, 1)) {
         if (!slash) buf_addc(&u->path, '/');
@@ -337,15 +341,9 @@ int url_parse(url_t *u, const char *in, size_t inn, const url_t *base) {
     u->port = base->port;
     if (slash) {
       i = parse_path(u, s, n, i + 1, special);
-    } else if (i >= n) {
-      copy_buf(&u->path, &base->path);
-      if (base->has_query) {
-        u->has_query = 1;
-        copy_buf(&u->query, &base->query);
-      }
     } else if (c == '?') {
       copy_buf(&u->path, &base->path);
-    } else if (c == '#') {
+    } else if (i >= n || c == '#') {
       copy_buf(&u->path, &base->path);
       if (base->has_query) {
         u->has_query = 1;
@@ -353,12 +351,7 @@ int url_parse(url_t *u, const char *in, size_t inn, const url_t *base) {
       }
     } else {
       copy_buf(&u->path, &base->path);
-      if (u->path.n > 0) { /* shorten: drop the last segment */
-        size_t k = u->path.n - 1;
-        while (k > 0 && u->path.p[k] != '/') k--;
-        u->path.n = k;
-        u->path.p[k] = 0;
-      }
+      path_shorten(&u->path);
       i = parse_path(u, s, n, i, special);
     }
     parse_query_frag(u, s, n, i, special);

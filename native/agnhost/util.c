@@ -33,6 +33,11 @@ void *xrealloc(void *p, size_t n) {
   return q;
 }
 
+char *xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  return memcpy(xmalloc(n), s, n);
+}
+
 void buf_init(buf_t *b) {
   b->p = NULL;
   b->n = b->cap = 0;
@@ -174,6 +179,9 @@ int is_tchar(unsigned char c) {
   if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return 1;
   return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
+
+/* \w of JavaScript regular expressions */
+int is_word(unsigned char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 
 static unsigned char lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c; }
 
@@ -552,9 +560,7 @@ int go_duration_ms(const char *s, size_t n, double *ms, buf_t *err) {
     size_t i = 0, ib, fb = 0, fl = 0;
     while (i < n && s[i] >= '0' && s[i] <= '9') i++;
     ib = i;
-    int has_dot = 0;
     if (i < n && s[i] == '.') {
-      has_dot = 1;
       i++;
       fb = i;
       while (i < n && s[i] >= '0' && s[i] <= '9') i++;
@@ -569,7 +575,6 @@ int go_duration_ms(const char *s, size_t n, double *ms, buf_t *err) {
     }
     if (i == 0) goto invalid;
     if (ib == 0 && fl == 0) goto invalid;
-    (void)has_dot;
     const char *unit = s + ub;
     size_t un = i - ub;
     if (un == 0) {
@@ -743,6 +748,12 @@ void http_date(char out[40]) {
   strftime(out, 40, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
+int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static struct timespec mono_start;
 
 void process_start_init(void) { clock_gettime(CLOCK_MONOTONIC, &mono_start); }
@@ -828,6 +839,12 @@ const char *errno_text(int e) {
     case EADDRNOTAVAIL: return "cannot assign requested address";
     default: return NULL;
   }
+}
+
+/* Go's text for the bind errors a listener commonly meets; NULL for the rest */
+const char *bind_error_text(int e) {
+  return e == EADDRINUSE ? "bind: address already in use" : e == EACCES ? "bind: permission denied"
+       : e == EADDRNOTAVAIL ? "bind: cannot assign requested address" : NULL;
 }
 
 const char *errno_name(int e) {
