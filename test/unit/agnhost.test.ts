@@ -83,16 +83,23 @@ async function freeTCPPort(): Promise<number> {
   });
 }
 
-/** A port free for both TCP and UDP on loopback. */
+const handedOut = new Set<number>();
+
+/**
+ * A port free for both TCP and UDP on loopback, and never one handed out before in this file:
+ * the kernel may give a just-closed port again, and several servers pick theirs before any of
+ * them listens.
+ */
 async function freePort(): Promise<number> {
   for (;;) {
     const port = await freeTCPPort();
+    if (handedOut.has(port)) continue;
     const ok = await new Promise<boolean>((resolve) => {
       const u = dgram.createSocket('udp4');
       u.on('error', () => resolve(false));
       u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)));
     });
-    if (ok) return port;
+    if (ok) { handedOut.add(port); return port; }
   }
 }
 
@@ -116,14 +123,18 @@ function get(port: number, p: string, opts: { method?: string; headers?: Record<
   });
 }
 
-async function waitHTTP(port: number, p = '/'): Promise<void> {
+/** Waits until `port` answers HTTP; when it never does, the error carries `server`'s stderr. */
+async function waitHTTP(port: number, p = '/', server?: Proc): Promise<void> {
   const deadline = Date.now() + 8000;
   for (;;) {
     try {
       await get(port, p);
       return;
     } catch (e) {
-      if (Date.now() > deadline) throw e;
+      if (Date.now() > deadline) {
+        if (server) (e as Error).message += `; the server's stderr: ${JSON.stringify(server.stderr())}, exit: ${JSON.stringify([server.child.exitCode, server.child.signalCode])}`;
+        throw e;
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -369,8 +380,8 @@ netexecTest('netexec: HTTP endpoints, UDP server, /dial between two servers, /ex
   const a = run(['netexec', `--http-port=${pa}`, '--udp-port', String(ua)], { PODNET_HOSTNAME: 'pod-a', PODNET_AGNHOST_UPLOAD_DIR: uploads }, impl);
   const b = run(['netexec', '--http-port', String(pb), `--udp-port=${ub}`, '--sctp-port=9999'], { PODNET_HOSTNAME: 'pod-b' }, impl);
   try {
-    await waitHTTP(pa);
-    await waitHTTP(pb);
+    await waitHTTP(pa, '/', a);
+    await waitHTTP(pb, '/', b);
     assert.match((await get(pa, '/')).body, /^NOW: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d/);
     assert.match((await get(pa, '/anything/else')).body, /^NOW: /);
     assert.equal((await get(pa, '/hostname')).body, 'pod-a');
@@ -457,8 +468,8 @@ netexecTest('netexec: --delay-shutdown keeps serving with /readyz 503, --http-ov
   const d = run(['netexec', `--http-port=${pd}`, '--udp-port=-1', '--http-override=/echo?msg=overridden'], { PODNET_HOSTNAME: 'pod-d' }, impl);
   const e = run(['netexec', `--http-port=${pe}`, '--udp-port=-1'], {}, impl);
   try {
-    await waitHTTP(pc);
-    await waitHTTP(pd);
+    await waitHTTP(pc, '/', c);
+    await waitHTTP(pd, '/', d);
     // without a UDP (or SCTP) server upstream never reports ready
     assert.equal((await get(pc, '/healthz')).status, 412);
     assert.equal((await get(pc, '/readyz')).status, 412);
@@ -477,7 +488,7 @@ netexecTest('netexec: --delay-shutdown keeps serving with /readyz 503, --http-ov
     assert.equal(ex.status, 200); // the override makes it /echo
     stop(d);
 
-    await waitHTTP(pe);
+    await waitHTTP(pe, '/', e);
     const graceful = await get(pe, '/exit?code=5&timeout=2s');
     assert.deepEqual([graceful.status, graceful.body], [200, '']);
     assert.deepEqual(await e.exited, { code: 5, signal: null });
