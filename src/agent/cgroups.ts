@@ -120,11 +120,14 @@ export function containerCpu(c: Resourced): CpuSettings {
   return { quotaUs: quotaUs(milliCpu(c.resources?.limits?.cpu)), shares: shares(milliCpu(c.resources?.requests?.cpu)) };
 }
 
-/** The pod cgroup's CPU settings: requests summed (kubelet's rule for init containers); a quota only when every container has a limit. */
+/** The pod's CPU request in millicores: requests summed (kubelet's rule for init containers). */
+const podMilliCpuRequest = (pod: { initContainers: Resourced[]; containers: Resourced[] }): number =>
+  podTotal(pod, (c) => milliCpu(c.resources?.requests?.cpu)) ?? 0;
+
+/** The pod cgroup's CPU settings: shares from the pod's request; a quota only when every container has a limit. */
 export function podCpu(pod: { initContainers: Resourced[]; containers: Resourced[] }): CpuSettings {
   const limit = podTotal(pod, (c) => milliCpu(c.resources?.limits?.cpu) || undefined);
-  const request = podTotal(pod, (c) => milliCpu(c.resources?.requests?.cpu)) ?? 0;
-  return { quotaUs: limit === undefined ? undefined : quotaUs(limit), shares: shares(request) };
+  return { quotaUs: limit === undefined ? undefined : quotaUs(limit), shares: shares(podMilliCpuRequest(pod)) };
 }
 
 /** cgroup v2's cpu.weight for v1 shares (the conversion runc and kubelet use). */
@@ -141,7 +144,7 @@ export interface PodResources extends CgroupResources { qos: QosClass; milliCpuR
 export function podResources(pod: { initContainers: Resourced[]; containers: Resourced[] }): PodResources {
   return {
     memoryBytes: podMemoryLimit(pod), cpu: podCpu(pod), qos: podQOSClass(pod),
-    milliCpuRequest: podTotal(pod, (c) => milliCpu(c.resources?.requests?.cpu)) ?? 0,
+    milliCpuRequest: podMilliCpuRequest(pod),
   };
 }
 

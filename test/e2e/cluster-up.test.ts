@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { eventually, haveKubectl, podnetBin } from './harness.js';
-import { cgroupTrees, clusterCgroupRoot, QOS_LEVELS } from '../../src/agent/cgroups.js';
+import { cgroupTrees, clusterCgroupRoot, podCgroupDirs } from '../../src/agent/cgroups.js';
 
 const root = process.getuid?.() === 0;
 const skip = !root ? 'needs root (creates network namespaces)' : !haveKubectl() ? 'kubectl is not installed' : false;
@@ -260,7 +260,7 @@ describe('podnet up / down', { skip, concurrency: false }, () => {
     assert.equal(existsSync(`/etc/netns/${sandbox}`), false);
   });
 
-  it('down removes everything, also after kill -9 of the supervisor', () => {
+  it('down removes everything, also after kill -9 of the supervisor', async () => {
     const st = JSON.parse(readFileSync(join(stateRoot, name, 'state.json'), 'utf8'));
     process.kill(st.supervisorPid, 'SIGKILL');
     assert.ok(leftovers().netns.length >= 3);
@@ -268,8 +268,7 @@ describe('podnet up / down', { skip, concurrency: false }, () => {
       // the pods' memory cgroups, one level per node and kubelet's QoS levels below it, with pods in them
       assert.equal(st.cgroup.dir, cgroupOf(name));
       const nodes = readdirSync(st.cgroup.dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => join(st.cgroup.dir, d.name));
-      const levels = nodes.flatMap((n) => Object.values(QOS_LEVELS).map((l) => join(n, l)));
-      const podDirs = levels.flatMap((l) => readdirSync(l).filter((d) => d.startsWith('pod')));
+      const podDirs = (await Promise.all(nodes.map(podCgroupDirs))).flat();
       assert.ok(podDirs.length >= 1, `pod cgroups under ${st.cgroup.dir}`);
     }
     const down = podnet('down', '--name', name);

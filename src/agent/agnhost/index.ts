@@ -58,10 +58,18 @@ export const MAIN_ENV = 'PODNET_AGNHOST_MAIN';
 
 /**
  * The native netexec (native/agnhost/build/agnhost-netexec, built at `npm ci`), or why it is not
- * used. Every netexec pod on Node.js costs ~220 ms of CPU and ~47 MB to start; natively ~5 ms
+ * used (looked up once per process). Every netexec pod on Node.js costs ~220 ms of CPU and ~47 MB to start; natively ~5 ms
  * and ~2 MB, which is what lets a hundred pods start together.
  */
 export function nativeNetexec(): { path?: string; problem: string } {
+  return (netexecChoice ??= findNativeNetexec());
+}
+
+// Decided once per process: no file check at every container start, and the agent's start-up
+// log line then says what every pod of its lifetime gets.
+let netexecChoice: { path?: string; problem: string } | undefined;
+
+function findNativeNetexec(): { path?: string; problem: string } {
   if (process.env[NATIVE_ENV] === '0') return { problem: `${NATIVE_ENV}=0` };
   const path = nativePath('agnhost', 'build', 'agnhost-netexec');
   if (!path || !existsSync(path)) return { problem: `native netexec not built (${path ?? 'native/agnhost'}): run npm rebuild` };
